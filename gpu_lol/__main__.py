@@ -1,0 +1,3 @@
+from gpu_lol.cli import main
+
+raise SystemExit(main())

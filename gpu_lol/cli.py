@@ -1,0 +1,130 @@
+"""The ``gpu-lol`` command: a table of subcommands, each loaded only when it runs.
+
+Importing this module pulls in click and nothing heavy: SkyPilot, openai, httpx and rich are
+imported inside the commands that need them, so ``gpu-lol --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from gpu_lol import __version__
+
+# name -> (module, short help). The module defines a click command named ``<name>_command``.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "analyze": ("gpu_lol.commands.analyze", "Read a repo and show what it needs to run."),
+    "init": ("gpu_lol.commands.init", "Write .gpu-lol.yaml from the analysis."),
+    "estimate": ("gpu_lol.commands.estimate", "Estimate GPU memory for a model and pick GPUs."),
+    "gpus": ("gpu_lol.commands.gpus", "List the GPU catalog with prices."),
+    "up": ("gpu_lol.commands.up", "Launch a GPU machine for this repo (or use your own host)."),
+    "ls": ("gpu_lol.commands.lifecycle", "List clusters and host targets."),
+    "info": ("gpu_lol.commands.lifecycle", "Show one cluster or host target."),
+    "start": ("gpu_lol.commands.lifecycle", "Restart a stopped cluster."),
+    "stop": ("gpu_lol.commands.lifecycle", "Stop a cluster (where the provider can)."),
+    "down": ("gpu_lol.commands.lifecycle", "Tear down a cluster or forget a host target."),
+    "check": ("gpu_lol.commands.lifecycle", "Check cloud credentials, the API server and tools."),
+    "cost": ("gpu_lol.commands.lifecycle", "Show SkyPilot's cost report."),
+    "templates": ("gpu_lol.commands.templates", "List your RunPod pod templates."),
+    "ssh": ("gpu_lol.commands.remote", "Open a shell on a cluster or host, in the workdir."),
+    "exec": ("gpu_lol.commands.remote", "Run a command on a cluster or host, inline."),
+    "logs": ("gpu_lol.commands.remote", "Show setup and job logs."),
+    "validate": ("gpu_lol.commands.validate", "Check that a machine matches the spec."),
+    "snapshot": ("gpu_lol.commands.snapshot", "Turn a running machine into a .gpu-lol.yaml."),
+    "resume": ("gpu_lol.commands.resume", "Launch exactly what .gpu-lol.yaml says."),
+    "config": ("gpu_lol.commands.config", "Get and set gpu-lol settings (LLM endpoint...)."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use; help text comes from the table."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        entry = COMMANDS.get(name)
+        if entry is None:
+            return None
+        import importlib
+
+        module = importlib.import_module(entry[0])
+        return getattr(module, name + "_command")
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_text) for name, (_, help_text) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version", prog_name="gpu-lol")
+@click.option("--debug", is_flag=True, envvar="GPU_LOL_DEBUG",
+              help="Show full tracebacks for unexpected errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """cd into an ML repo, run `gpu-lol up`, get a GPU that fits the work.
+
+    \b
+    Start here:
+      gpu-lol analyze          what this repo needs (workload, GPU, packages, evidence)
+      gpu-lol up --dry-run     the launch plan and price, without launching
+      gpu-lol up               launch it
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    if debug:
+        os.environ["GPU_LOL_DEBUG"] = "1"
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("GPU_LOL_DEBUG", "") not in ("", "0")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the CLI and turns every error into one line and an exit code."""
+    from gpu_lol.errors import EXIT_FAILED, EXIT_USAGE, GpuLolError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = cli.main(args=args, prog_name="gpu-lol", standalone_mode=False)
+    except GpuLolError as exc:
+        _print_error(exc.message, exc.hint)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return EXIT_FAILED
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code if exc.exit_code else EXIT_USAGE
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+        if _debug_requested(args):
+            raise
+        _print_error(f"unexpected error: {type(exc).__name__}: {exc}".splitlines()[0],
+                     "run again with --debug for the full traceback, and report it")
+        return EXIT_FAILED
+    if isinstance(result, int):
+        return result
+    return 0
+
+
+def _print_error(message: str, hint: str | None) -> None:
+    click.echo(f"error: {message}", err=True)
+    if hint:
+        click.echo(f"hint: {hint}", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,264 @@
+"""``.gpu-lol.yaml``: strict, kind loading and writing.
+
+The JSON Schema in ``gpu_lol/schema/gpu-lol.v1.schema.json`` is the single source of truth for
+what the file may hold (editors use it too). Errors name the file, the line and the field, say
+what is allowed, and suggest the closest valid key for a typo. A bad file is never modified.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from gpu_lol.errors import ConfigError
+from gpu_lol.spec import EnvironmentSpec
+
+CONFIG_NAME = ".gpu-lol.yaml"
+SCHEMA_NAME = "gpu-lol.v1.schema.json"
+
+
+@functools.lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    text = resources.files("gpu_lol.schema").joinpath(SCHEMA_NAME).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@dataclass
+class LoadedConfig:
+    path: Path
+    data: dict[str, Any]  # only the fields the file sets
+
+    def fields_set(self) -> list[str]:
+        return list(self.data)
+
+
+def find(repo: Path) -> Path | None:
+    path = Path(repo) / CONFIG_NAME
+    return path if path.is_file() else None
+
+
+def load(path: Path) -> LoadedConfig:
+    """Read and validate a config file. Raises :class:`ConfigError` (exit 2)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", "save the file as UTF-8", path=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=str(path)) from None
+    return loads(text, str(path))
+
+
+def loads(text: str, path: str = CONFIG_NAME) -> LoadedConfig:
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"invalid YAML: {problem}",
+                          "check indentation and quoting on that line", path=path, line=line) from None
+    if data is None:
+        data = {}
+        node = None
+    if not isinstance(data, dict):
+        raise ConfigError("the file must be a mapping of field: value",
+                          "see .gpu-lol.yaml.example", path=path, line=1)
+    if node is not None:
+        _check_duplicate_keys(node, path)
+    _validate_schema(data, node, path)
+    _validate_semantics(data, node, path)
+    return LoadedConfig(path=Path(path), data=data)
+
+
+def _check_duplicate_keys(node: Any, path: str) -> None:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                raise ConfigError(f"duplicate key '{key}' (first set on line {seen[key]})",
+                                  "keep one of them", path=path, line=key_node.start_mark.line + 1,
+                                  field=str(key))
+            seen[key] = key_node.start_mark.line + 1
+            _check_duplicate_keys(value_node, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _check_duplicate_keys(item, path)
+
+
+def _locate(node: Any, keys: list[Any], want_key: bool = False) -> int | None:
+    """Line (1-based) of the value (or key) at ``keys`` inside a composed YAML node."""
+    import yaml
+
+    line = node.start_mark.line + 1 if node is not None else None
+    current = node
+    for i, key in enumerate(keys):
+        if isinstance(current, yaml.MappingNode):
+            for key_node, value_node in current.value:
+                if key_node.value == key:
+                    last = i == len(keys) - 1
+                    if last and want_key:
+                        return key_node.start_mark.line + 1
+                    current = value_node
+                    line = value_node.start_mark.line + 1
+                    break
+            else:
+                return line
+        elif isinstance(current, yaml.SequenceNode) and isinstance(key, int) and key < len(current.value):
+            current = current.value[key]
+            line = current.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _field_name(keys: list[Any]) -> str:
+    out = ""
+    for key in keys:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out or "(top level)"
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+_TYPE_WORDS = {"integer": "an integer", "number": "a number", "string": "a string",
+               "boolean": "true or false", "array": "a list", "object": "a mapping", "null": "null"}
+
+
+def _validate_schema(data: dict[str, Any], node: Any, path: str) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if not errors:
+        return
+    err = errors[0]
+    keys = list(err.absolute_path)
+    field = _field_name(keys)
+    line = _locate(node, keys)
+    value = err.instance
+    if err.validator == "additionalProperties":
+        allowed = list(err.schema.get("properties", {}))
+        unknown = [k for k in value if k not in allowed]
+        key = unknown[0]
+        line = _locate(node, keys + [key], want_key=True)
+        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'?" if close else "valid keys: " + ", ".join(allowed)
+        where = f" in {field}" if keys else ""
+        raise ConfigError(f"unknown key '{key}'{where}", hint, path=path, line=line,
+                          field=_field_name(keys + [key]))
+    if err.validator == "enum":
+        allowed = ", ".join("null" if v is None else str(v) for v in err.validator_value)
+        raise ConfigError(f"{field}: {json.dumps(value)} is not allowed", f"allowed: {allowed}",
+                          path=path, line=line, field=field)
+    if err.validator == "const":
+        raise ConfigError(f"{field}: must be {json.dumps(err.validator_value)}, got {json.dumps(value)}",
+                          path=path, line=line, field=field)
+    if err.validator == "type":
+        expected = err.validator_value
+        expected = [expected] if isinstance(expected, str) else expected
+        want = " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
+        raise ConfigError(f"{field}: expected {want}, got {_type_name(value)} ({json.dumps(value, default=str)})",
+                          path=path, line=line, field=field)
+    if err.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        word = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than",
+                "exclusiveMaximum": "less than"}[err.validator]
+        raise ConfigError(f"{field}: {value} is out of range; must be {word} {err.validator_value}",
+                          path=path, line=line, field=field)
+    if err.validator == "pattern":
+        description = _description_for(keys)
+        raise ConfigError(f"{field}: {json.dumps(value)} is not a valid value", description,
+                          path=path, line=line, field=field)
+    if err.validator in ("minLength", "minItems"):
+        raise ConfigError(f"{field}: must not be empty", path=path, line=line, field=field)
+    if err.validator == "uniqueItems":
+        raise ConfigError(f"{field}: has a repeated entry", path=path, line=line, field=field)
+    if err.validator == "propertyNames":
+        raise ConfigError(f"{field}: a key is not a valid environment variable name",
+                          "use letters, digits and _ and do not start with a digit",
+                          path=path, line=line, field=field)
+    raise ConfigError(f"{field}: {err.message}", path=path, line=line, field=field)
+
+
+def _description_for(keys: list[Any]) -> str | None:
+    props = schema().get("properties", {})
+    name = next((k for k in keys if isinstance(k, str)), None)
+    if name and name in props:
+        return props[name].get("description")
+    return None
+
+
+def _validate_semantics(data: dict[str, Any], node: Any, path: str) -> None:
+    from gpu_lol.requirements_text import RequirementError, check_requirement
+
+    for i, req in enumerate(data.get("requirements") or []):
+        try:
+            check_requirement(req)
+        except RequirementError as exc:
+            raise ConfigError(f"requirements[{i}]: {exc}", "write a PEP 508 requirement, e.g. 'numpy<2.0'",
+                              path=path, line=_locate(node, ["requirements", i]), field=f"requirements[{i}]") from None
+    workload = data.get("workload_type")
+    gpu_type = data.get("gpu_type")
+    gpu_count = data.get("gpu_count")
+    if workload == "cpu" and (gpu_type is not None or (gpu_count or 0) > 0):
+        key = "gpu_type" if gpu_type is not None else "gpu_count"
+        raise ConfigError(f"{key}: a cpu workload takes no GPU",
+                          "remove gpu_type/gpu_count or change workload_type",
+                          path=path, line=_locate(node, [key]), field=key)
+    if workload not in (None, "cpu") and gpu_count == 0:
+        raise ConfigError(f"gpu_count: 0 GPUs for a {workload} workload",
+                          "set gpu_count to 1 or more, or workload_type: cpu",
+                          path=path, line=_locate(node, ["gpu_count"]), field="gpu_count")
+
+
+def spec_to_yaml(spec: EnvironmentSpec, header: str | None = None) -> str:
+    import yaml
+
+    data = spec.to_dict()
+    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
+    lines = [f"# {line}" if line else "#" for line in (header or "").splitlines()]
+    lines.append("# Fields here win over gpu-lol's analysis; delete a field to let gpu-lol infer it.")
+    lines.append("# Reference: docs/config.md (schema: gpu-lol.v1.schema.json)")
+    return "\n".join(lines) + "\n" + body
+
+
+def write(path: Path, spec: EnvironmentSpec, *, force: bool = False, header: str | None = None) -> Path:
+    """Write ``spec`` to ``path``; refuses to overwrite an existing file unless ``force``."""
+    from gpu_lol.errors import UsageError
+
+    path = Path(path)
+    if path.exists() and not force:
+        raise UsageError(f"{path} already exists; not overwriting it", "pass --force to replace it")
+    text = spec_to_yaml(spec, header)
+    loads(text, str(path))  # what we write must load back
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,45 @@
+"""Output helpers: JSON to stdout, rich rendering only when something is drawn."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def stdout():
+    """A rich Console on stdout (imported on first use)."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def stderr():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def warn(message: str) -> None:
+    """One-line warning on stderr."""
+    sys.stderr.write(f"warning: {message}\n")
+    sys.stderr.flush()
+
+
+def info(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def confirm(question: str, default: bool = False) -> bool:
+    """Ask y/n on the terminal; with no terminal, the answer is no (use --yes)."""
+    import click
+
+    if not sys.stdin.isatty():
+        return False
+    return click.confirm(question, default=default)
