@@ -1,0 +1,157 @@
+"""What gets copied to a machine: the repo's workdir, with SkyPilot's own ignore rules.
+
+SkyPilot syncs the workdir with rsync: when the repo root has a ``.skyignore`` it uses the
+``.skyignore`` files (in any directory) and nothing else; otherwise it uses the ``.gitignore``
+files plus ``.git/info/exclude``. ``.git`` itself is synced unless ignored. We compute the same
+file list in Python so the plan can show its size and warn about secrets before anything moves,
+and our own rsync (``exec --sync``, ``up --host``) sends exactly that list.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gpu_lol.sensitive import is_secret_file
+
+LARGE_WORKDIR_BYTES = 100 * 1024 * 1024
+
+
+@dataclass
+class SyncPlan:
+    root: Path
+    files: list[tuple[str, int]] = field(default_factory=list)  # (relative path, bytes)
+    ignore_source: str = "none"  # ".skyignore" | ".gitignore" | "none"
+    warnings: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(size for _, size in self.files)
+
+    def largest(self, n: int = 5) -> list[tuple[str, int]]:
+        return sorted(self.files, key=lambda item: -item[1])[:n]
+
+    def summary(self) -> str:
+        return (f"{len(self.files)} files, {human_bytes(self.total_bytes)} "
+                f"(ignore rules: {self.ignore_source})")
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def _load_rules(path: Path):
+    import pathspec
+
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except (OSError, ValueError):
+        return None
+
+
+def plan(repo: str | Path) -> SyncPlan:
+    """The files SkyPilot (and our rsync) would copy from ``repo``, with warnings."""
+    root = Path(repo).resolve()
+    result = SyncPlan(root=root)
+    use_sky = (root / ".skyignore").is_file()
+    ignore_name = ".skyignore" if use_sky else ".gitignore"
+    result.ignore_source = ignore_name if use_sky or (root / ".gitignore").is_file() else "none"
+    base_rules: tuple = ()
+    if not use_sky:
+        exclude = root / ".git" / "info" / "exclude"
+        if exclude.is_file():
+            spec = _load_rules(exclude)
+            if spec is not None:
+                base_rules = (("", spec),)
+    stack: list[tuple[Path, str, tuple]] = [(root, "", base_rules)]
+    visited: set[tuple[int, int]] = set()
+    while stack:
+        directory, rel_dir, rules = stack.pop()
+        try:
+            st = directory.stat()
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in visited:
+            continue
+        visited.add((st.st_dev, st.st_ino))
+        rules_file = directory / ignore_name
+        if rules_file.is_file():
+            spec = _load_rules(rules_file)
+            if spec is not None:
+                rules = rules + ((rel_dir, spec),)
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+                is_link = entry.is_symlink()
+            except OSError:
+                continue
+            if _ignored(rules, rel, is_dir):
+                continue
+            if is_dir:
+                stack.append((Path(entry.path), rel, rules))
+            elif is_link:
+                result.files.append((rel, 0))  # rsync -a copies the link itself
+            else:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    result.files.append((rel, st.st_size))
+                    if is_secret_file(rel):
+                        result.secrets.append(rel)
+    result.files.sort()
+    if result.total_bytes > LARGE_WORKDIR_BYTES:
+        top = ", ".join(f"{rel} ({human_bytes(size)})" for rel, size in result.largest(3))
+        result.warnings.append(
+            f"the workdir is {human_bytes(result.total_bytes)} to upload (largest: {top}); "
+            f"add large data or checkpoints to {ignore_name} or use --assets")
+    if result.secrets:
+        shown = ", ".join(result.secrets[:5]) + (" ..." if len(result.secrets) > 5 else "")
+        result.warnings.append(
+            f"secret-looking files would be uploaded: {shown}; add them to {ignore_name} "
+            "(pass secrets as environment variables instead)")
+    return result
+
+
+def _ignored(rules: tuple, rel: str, is_dir: bool) -> bool:
+    ignored = False
+    for base, spec in rules:
+        if base and not rel.startswith(base + "/"):
+            continue
+        sub = rel[len(base) + 1:] if base else rel
+        result = spec.check_file(sub + "/" if is_dir else sub)
+        if result.include is not None:
+            ignored = bool(result.include)
+    return ignored
+
+
+def rsync_argv(sync_plan: SyncPlan, destination: str, ssh_command: list[str],
+               files_from: Path) -> list[str]:
+    """rsync argv that copies exactly ``sync_plan.files`` to ``destination`` (``host:path``).
+
+    ``files_from`` is a scratch file path this function fills with the list (NUL-separated so
+    any file name is safe). ``ssh_command`` is the ssh argv rsync uses as its remote shell.
+    """
+    import shlex
+
+    files_from.write_bytes(b"".join(rel.encode() + b"\0" for rel, _ in sync_plan.files))
+    return [
+        "rsync", "-a", "--no-owner", "--no-group", "--from0", f"--files-from={files_from}",
+        "-e", " ".join(shlex.quote(part) for part in ssh_command),
+        str(sync_plan.root) + "/", destination,
+    ]
