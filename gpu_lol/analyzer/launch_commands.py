@@ -1,0 +1,610 @@
+"""Launch commands: how the repo says to run it.
+
+Read from README code blocks, shell scripts, Makefiles, notebooks (``!python …``), Dockerfile
+``CMD``/``ENTRYPOINT`` and docker-compose ``command:``. Each command is tokenized like a shell
+would (line continuations joined, ``VAR=value`` prefixes and ``$VAR`` from earlier assignments in
+the same script resolved), split into the launcher's own options and the script's options, and
+classified: training, inference, interactive or other.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from gpu_lol.analyzer.evidence import Evidence
+from gpu_lol.analyzer.index import FileIndex, RepoFile
+from gpu_lol.analyzer import locations
+
+README_NAMES = ("readme.md", "readme.rst", "readme.txt", "readme", "readme.markdown")
+_FENCE_RE = re.compile(r"^\s*(```|~~~)")
+_ASSIGN_RE = re.compile(r"^(?:export\s+|local\s+|declare\s+(?:-\w+\s+)?)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-=]([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+_PY_RE = re.compile(r"^(?:.*/)?python(?:3(?:\.\d+)?)?$")
+_SPLIT_RE = re.compile(r"\s(?:&&|\|\||;|\|)\s|\s*;\s*$")
+
+# Script name words (split on _ - . and camel-case) that say what a script does.
+TRAIN_WORDS = frozenset({
+    "train", "training", "trainer", "finetune", "finetuning", "fine", "ft", "sft", "dpo", "orpo", "kto",
+    "grpo", "ppo", "rlhf", "rl", "pretrain", "pretraining", "distill", "distillation", "lora", "qlora",
+    "tune", "tuning", "fit",
+})
+INFER_WORDS = frozenset({
+    "serve", "server", "serving", "inference", "infer", "predict", "prediction", "predictor",
+    "generate", "generation", "sample", "sampling", "chat", "chatbot", "demo", "app", "api", "deploy",
+    "handler", "webui", "web", "gradio", "streamlit", "cli", "run_inference", "translate",
+    "transcribe", "detect", "txt2img", "img2img", "text2image", "complete", "completion", "bot",
+})
+EVAL_WORDS = frozenset({"eval", "evaluate", "evaluation", "benchmark", "bench", "test", "score"})
+
+MODEL_ARG_KEYS = (
+    "model_name_or_path", "base_model", "model_name", "model", "model_id", "model_path",
+    "pretrained_model_name_or_path", "pretrained_model", "hf_model", "model_type_or_path",
+    "base_model_name_or_path", "model_dir", "ckpt_name", "policy_model", "actor_model_name_or_path",
+    "model_name_or_id", "llm", "llm_model", "pretrained", "tokenizer_name_or_path",
+)
+
+
+@dataclass
+class Command:
+    argv: list[str]
+    evidence: Evidence
+    origin: str  # readme | script | notebook | docker | makefile | compose
+    env: dict[str, str] = field(default_factory=dict)
+    launcher: str = "other"  # python | torchrun | accelerate | deepspeed | vllm | tgi | llamafactory
+    # | axolotl | torchtune | litgpt | uvicorn | gradio | streamlit | jupyter | trl | sglang
+    # | ollama | shell | other
+    script: str | None = None  # python script path or -m module
+    launcher_args: dict[str, str | bool] = field(default_factory=dict)
+    args: dict[str, str | bool] = field(default_factory=dict)
+    positionals: list[str] = field(default_factory=list)
+    role: str = "other"  # training | inference | interactive | eval | setup | other
+    role_reason: str = ""
+    main: bool = False  # from the root README or a script it runs
+
+    @property
+    def weight(self) -> float:
+        base = locations.weight(self.evidence.file) or 0.15
+        return base * (1.5 if self.main else 1.0)
+
+
+def _norm_key(key: str) -> str:
+    return key.lstrip("-").replace("-", "_").lower()
+
+
+def _words(name: str) -> set[str]:
+    stem = name.rsplit("/", 1)[-1]
+    for suffix in (".py", ".sh", ".ipynb"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+    stem = re.sub(r"([a-z])([A-Z])", r"\1_\2", stem)
+    return {w for w in re.split(r"[^A-Za-z0-9]+", stem.lower()) if w}
+
+
+def role_of_script(name: str) -> str | None:
+    """training / inference / eval from a script or module name, whole words only."""
+    words = _words(name)
+    if words & TRAIN_WORDS:
+        return "training"
+    if words & INFER_WORDS:
+        return "inference"
+    if words & EVAL_WORDS:
+        return "eval"
+    return None
+
+
+def _parse_options(tokens: list[str]) -> tuple[dict[str, str | bool], list[str]]:
+    args: dict[str, str | bool] = {}
+    positionals: list[str] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.startswith("--") and len(tok) > 2:
+            if "=" in tok:
+                key, value = tok.split("=", 1)
+                args[_norm_key(key)] = value
+            elif i + 1 < len(tokens) and not tokens[i + 1].startswith("-"):
+                args[_norm_key(tok)] = tokens[i + 1]
+                i += 1
+            else:
+                args[_norm_key(tok)] = True
+        elif tok.startswith("-") and len(tok) == 2 and tok[1].isalpha():
+            if i + 1 < len(tokens) and not tokens[i + 1].startswith("-"):
+                args[_norm_key(tok)] = tokens[i + 1]
+                i += 1
+            else:
+                args[_norm_key(tok)] = True
+        else:
+            positionals.append(tok)
+        i += 1
+    return args, positionals
+
+
+def _split_script(tokens: list[str]) -> tuple[list[str], str | None, list[str]]:
+    """Split ``launcher-opts SCRIPT script-opts`` at the first .py file or ``-m module``."""
+    for i, tok in enumerate(tokens):
+        if tok == "-m" and i + 1 < len(tokens):
+            return tokens[:i], tokens[i + 1], tokens[i + 2:]
+        if tok.endswith(".py") and not tok.startswith("-"):
+            return tokens[:i], tok, tokens[i + 1:]
+    return tokens, None, []
+
+
+def interpret(argv: list[str], evidence: Evidence, origin: str, env: dict[str, str] | None = None) -> Command | None:
+    """Turn a token list into a classified :class:`Command` (``None`` if it runs nothing we read)."""
+    env = dict(env or {})
+    argv = list(argv)
+    while argv and _ASSIGN_RE.match(argv[0]) and not argv[0].startswith("-"):
+        key, value = _ASSIGN_RE.match(argv[0]).groups()
+        env[key] = value.strip("'\"")
+        argv.pop(0)
+    while argv and argv[0] in ("sudo", "nohup", "time", "exec", "env", "srun", "uv", "poetry", "pipenv",
+                               "conda", "!", "%run", "%%bash", "%sh", "!!", "$"):
+        if argv[0] in ("uv", "poetry", "pipenv") and len(argv) > 1 and argv[1] == "run":
+            argv = argv[2:]
+            continue
+        if argv[0] == "conda" and len(argv) > 1 and argv[1] == "run":
+            argv = argv[2:]
+            while argv and argv[0].startswith("-"):
+                argv = argv[2:] if argv[0] in ("-n", "--name", "-p") else argv[1:]
+            continue
+        if argv[0] == "conda":
+            return None
+        if argv[0] == "%run":
+            argv = ["python"] + argv[1:]
+            break
+        argv = argv[1:]
+        while argv and _ASSIGN_RE.match(argv[0]):
+            key, value = _ASSIGN_RE.match(argv[0]).groups()
+            env[key] = value.strip("'\"")
+            argv.pop(0)
+    if not argv:
+        return None
+    head = argv[0].lstrip("!")
+    cmd = Command(argv=argv, evidence=evidence, origin=origin, env=env)
+    rest = argv[1:]
+    if _PY_RE.match(head):
+        opts, script, script_args = _split_script(rest)
+        if script is None:
+            return None
+        launcher_args, _ = _parse_options(opts)
+        if script in ("torch.distributed.run", "torch.distributed.launch"):
+            cmd.launcher = "torchrun"
+            opts2, script, script_args = _split_script(script_args)
+            cmd.launcher_args = _parse_options(opts2)[0]
+            if script is None:
+                return None
+        elif script.startswith("vllm.entrypoints"):
+            cmd.launcher = "vllm"
+        elif script.startswith("sglang.launch_server"):
+            cmd.launcher = "sglang"
+        elif script.startswith("axolotl.cli"):
+            cmd.launcher = "axolotl"
+        elif script in ("accelerate.commands.launch",):
+            cmd.launcher = "accelerate"
+        elif script in ("streamlit",):
+            cmd.launcher = "streamlit"
+        elif script in ("uvicorn", "gunicorn"):
+            cmd.launcher = "uvicorn"
+        elif script in ("jupyter", "notebook", "jupyterlab"):
+            cmd.launcher = "jupyter"
+        elif script in ("pip", "venv", "ensurepip", "pytest", "unittest", "build", "twine", "black", "ruff",
+                        "mypy", "flake8", "isort", "pre_commit", "http.server", "json.tool"):
+            cmd.launcher = "tool"
+        else:
+            cmd.launcher = "python"
+        cmd.script = script
+        cmd.args, cmd.positionals = _parse_options(script_args)
+        cmd.launcher_args.update(launcher_args)
+    elif head in ("torchrun", "torch.distributed.run"):
+        opts, script, script_args = _split_script(rest)
+        cmd.launcher = "torchrun"
+        cmd.launcher_args = _parse_options(opts)[0]
+        cmd.script = script
+        cmd.args, cmd.positionals = _parse_options(script_args)
+    elif head == "accelerate" and rest[:1] == ["launch"]:
+        opts, script, script_args = _split_script(rest[1:])
+        cmd.launcher = "accelerate"
+        cmd.launcher_args = _parse_options(opts)[0]
+        cmd.script = script
+        cmd.args, cmd.positionals = _parse_options(script_args)
+        if script is None:  # accelerate launch -m? or a console script
+            cmd.args, cmd.positionals = _parse_options(rest[1:])
+    elif head == "deepspeed":
+        opts, script, script_args = _split_script(rest)
+        cmd.launcher = "deepspeed"
+        cmd.launcher_args = _parse_options(opts)[0]
+        cmd.script = script
+        cmd.args, cmd.positionals = _parse_options(script_args)
+    elif head == "vllm" and rest[:1] == ["serve"]:
+        cmd.launcher = "vllm"
+        cmd.args, cmd.positionals = _parse_options(rest[1:])
+        if cmd.positionals:
+            cmd.args.setdefault("model", cmd.positionals[0])
+    elif head in ("text-generation-launcher", "text-generation-server"):
+        cmd.launcher = "tgi"
+        cmd.args, cmd.positionals = _parse_options(rest)
+    elif head in ("llamafactory-cli", "llamafactory", "lmf"):
+        cmd.launcher = "llamafactory"
+        cmd.args, cmd.positionals = _parse_options(rest[1:])
+        cmd.script = rest[0] if rest else None
+    elif head == "axolotl":
+        cmd.launcher = "axolotl"
+        cmd.args, cmd.positionals = _parse_options(rest[1:])
+        cmd.script = rest[0] if rest else None
+    elif head == "tune":
+        cmd.launcher = "torchtune"
+        cmd.args, cmd.positionals = _parse_options(rest[1:])
+        cmd.script = " ".join(rest[:2]) if rest else None
+    elif head == "litgpt":
+        cmd.launcher = "litgpt"
+        cmd.args, cmd.positionals = _parse_options(rest[1:])
+        cmd.script = rest[0] if rest else None
+        if len(cmd.positionals) >= 1:
+            cmd.args.setdefault("model", cmd.positionals[0])
+    elif head == "trl" and rest:
+        cmd.launcher = "trl"
+        cmd.script = rest[0]
+        cmd.args, cmd.positionals = _parse_options(rest[1:])
+    elif head in ("uvicorn", "gunicorn", "hypercorn", "fastapi"):
+        cmd.launcher = "uvicorn"
+        cmd.args, cmd.positionals = _parse_options(rest)
+        cmd.script = cmd.positionals[0] if cmd.positionals else None
+    elif head == "gradio":
+        cmd.launcher = "gradio"
+        cmd.script = rest[0] if rest else None
+    elif head == "streamlit" and rest[:1] == ["run"]:
+        cmd.launcher = "streamlit"
+        cmd.script = rest[1] if len(rest) > 1 else None
+    elif head in ("jupyter", "jupyter-lab", "jupyter-notebook", "voila"):
+        cmd.launcher = "jupyter"
+    elif head in ("ollama",) and rest[:1] in (["run"], ["serve"]):
+        cmd.launcher = "ollama"
+        cmd.positionals = rest[1:]
+    elif head in ("bash", "sh", "zsh", "source", ".") or (head.startswith("./") and head.endswith(".sh")) \
+            or head.endswith(".sh"):
+        script = head if head.endswith(".sh") else next((t for t in rest if not t.startswith("-")), None)
+        if script is None or not script.endswith(".sh"):
+            return None
+        cmd.launcher = "shell"
+        cmd.script = script
+        idx = argv.index(script) if script in argv else 0
+        cmd.args, cmd.positionals = _parse_options(argv[idx + 1:])
+    elif head in ("lightning", "composer", "mpirun", "horovodrun", "ray", "sbatch", "modal", "sky"):
+        opts, script, script_args = _split_script(rest)
+        if script is None:
+            return None
+        cmd.launcher = "torchrun" if head in ("composer", "mpirun", "horovodrun") else "python"
+        cmd.launcher_args = _parse_options(opts)[0]
+        cmd.script = script
+        cmd.args, cmd.positionals = _parse_options(script_args)
+    else:
+        return None
+    _classify(cmd)
+    return cmd
+
+
+def _classify(cmd: Command) -> None:
+    launcher = cmd.launcher
+    if launcher in ("vllm", "tgi", "uvicorn", "gradio", "streamlit", "sglang", "ollama"):
+        cmd.role, cmd.role_reason = "inference", f"{launcher} launch"
+        return
+    if launcher == "jupyter":
+        cmd.role, cmd.role_reason = "interactive", "jupyter launch"
+        return
+    if launcher in ("tool",):
+        cmd.role = "setup"
+        return
+    if launcher in ("llamafactory", "axolotl", "torchtune", "litgpt", "trl"):
+        sub = (cmd.script or "").lower()
+        if any(w in sub for w in ("train", "finetune", "sft", "dpo", "grpo", "pretrain", "lora", "full",
+                                   "kto", "orpo", "distill", "preprocess")):
+            cmd.role, cmd.role_reason = "training", f"{launcher} {cmd.script}"
+        elif any(w in sub for w in ("chat", "serve", "api", "webchat", "generate", "infer", "webui")):
+            cmd.role, cmd.role_reason = "inference", f"{launcher} {cmd.script}"
+        elif "eval" in sub:
+            cmd.role, cmd.role_reason = "eval", f"{launcher} {cmd.script}"
+        return
+    script_role = role_of_script(cmd.script or "") if cmd.script else None
+    if launcher in ("torchrun", "accelerate", "deepspeed"):
+        if script_role in ("inference", "eval"):
+            cmd.role, cmd.role_reason = script_role, f"{launcher} runs {cmd.script}"
+        else:
+            cmd.role, cmd.role_reason = "training", f"{launcher} launch of {cmd.script or 'a script'}"
+        return
+    if script_role:
+        cmd.role, cmd.role_reason = script_role, f"runs {cmd.script}"
+        return
+    if launcher == "shell":
+        cmd.role = "other"  # the script's own commands decide
+
+
+def tokenize(line: str) -> list[str] | None:
+    try:
+        return shlex.split(line, comments=True, posix=True)
+    except ValueError:
+        return line.split() or None
+
+
+def _substitute(text: str, variables: dict[str, str]) -> str:
+    def repl(m: re.Match) -> str:
+        name = m.group(1) or m.group(3)
+        default = m.group(2)
+        if name in variables:
+            return variables[name]
+        if default is not None:
+            return default
+        return m.group(0)
+
+    return _VAR_RE.sub(repl, text)
+
+
+def _logical_lines(lines: list[str]) -> list[tuple[int, str]]:
+    """Join backslash continuations; returns (first line number, joined text)."""
+    out: list[tuple[int, str]] = []
+    buf = ""
+    start = 0
+    for i, raw in enumerate(lines, 1):
+        line = raw.rstrip()
+        if not buf:
+            start = i
+        if line.endswith("\\"):
+            buf += line[:-1] + " "
+            continue
+        buf += line
+        out.append((start, buf))
+        buf = ""
+    if buf:
+        out.append((start, buf))
+    return out
+
+
+def commands_from_shell_lines(lines: list[str], file: str, origin: str,
+                              variables: dict[str, str] | None = None) -> list[Command]:
+    """Commands in shell text (a script, a README code block, a Makefile recipe)."""
+    variables = dict(variables or {})
+    found: list[Command] = []
+    for lineno, text in _logical_lines(lines):
+        stripped = text.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("$ "):
+            stripped = stripped[2:]
+        elif stripped.startswith(">>> ") or stripped.startswith("In ["):
+            continue
+        assign = _ASSIGN_RE.match(stripped)
+        if assign and " " not in assign.group(2).strip().strip("'\"") and not re.search(r"\s(python|torchrun)", stripped):
+            variables[assign.group(1)] = _substitute(assign.group(2).strip().strip("'\""), variables)
+            continue
+        stripped = _substitute(stripped, variables)
+        for part in _SPLIT_RE.split(stripped):
+            part = part.strip().strip("`")
+            if not part:
+                continue
+            tokens = tokenize(part)
+            if not tokens:
+                continue
+            command = interpret(tokens, Evidence(file, lineno, part), origin)
+            if command is not None:
+                found.append(command)
+    return found
+
+
+def readme_code_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, text) for every line inside fenced code blocks of a Markdown file."""
+    out: list[tuple[int, str]] = []
+    in_block = False
+    fence = ""
+    for i, line in enumerate(text.splitlines(), 1):
+        m = _FENCE_RE.match(line)
+        if m:
+            if not in_block:
+                in_block, fence = True, m.group(1)
+            elif m.group(1) == fence:
+                in_block = False
+            continue
+        if in_block:
+            out.append((i, line))
+    return out
+
+
+def _block_commands(numbered: list[tuple[int, str]], file: str, origin: str) -> list[Command]:
+    """Commands from numbered lines, keeping each line's own number."""
+    found: list[Command] = []
+    group: list[tuple[int, str]] = []
+
+    def flush():
+        if not group:
+            return
+        first = group[0][0]
+        cmds = commands_from_shell_lines([t for _, t in group], file, origin)
+        for c in cmds:
+            c.evidence = Evidence(file, first + c.evidence.line - 1, c.evidence.text)
+        found.extend(cmds)
+        group.clear()
+
+    prev = None
+    for lineno, text in numbered:
+        if prev is not None and lineno != prev + 1:
+            flush()
+        group.append((lineno, text))
+        prev = lineno
+    flush()
+    return found
+
+
+def _notebook_shell_lines(index: FileIndex, f: RepoFile) -> list[tuple[int, str]]:
+    text = index.text(f)
+    if not text:
+        return []
+    try:
+        nb = json.loads(text)
+    except ValueError:
+        return []
+    out: list[tuple[int, str]] = []
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    for n, cell in enumerate(cells or [], 1):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(s for s in source if isinstance(s, str))
+        if not isinstance(source, str):
+            continue
+        for line in source.splitlines():
+            s = line.strip()
+            if s.startswith("!") or s.startswith("%run") or s.startswith("%%bash"):
+                out.append((n, s.lstrip("!")))
+    return out
+
+
+def _dockerfile_commands(index: FileIndex, f: RepoFile) -> list[Command]:
+    found = []
+    for lineno, text in _logical_lines(index.lines(f)):
+        s = text.strip()
+        m = re.match(r"^(CMD|ENTRYPOINT)\s+(.*)$", s, re.I)
+        if not m:
+            continue
+        body = m.group(2).strip()
+        tokens: list[str] | None
+        if body.startswith("["):
+            try:
+                tokens = [str(t) for t in json.loads(body)]
+            except ValueError:
+                tokens = tokenize(body)
+        else:
+            tokens = tokenize(body)
+        if tokens and tokens[0] in ("/bin/sh", "sh", "/bin/bash", "bash") and "-c" in tokens:
+            inner = tokens[tokens.index("-c") + 1:]
+            found.extend(commands_from_shell_lines([" ".join(inner)], f.rel, "docker"))
+            continue
+        if tokens:
+            c = interpret(tokens, Evidence(f.rel, lineno, s), "docker")
+            if c:
+                found.append(c)
+    return found
+
+
+def _compose_commands(index: FileIndex, f: RepoFile) -> list[Command]:
+    import yaml
+
+    text = index.text(f)
+    if not text:
+        return []
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return []
+    services = data.get("services") if isinstance(data, dict) else None
+    if not isinstance(services, dict):
+        return []
+    lines = text.splitlines()
+    found = []
+    for name, svc in services.items():
+        if not isinstance(svc, dict):
+            continue
+        image = str(svc.get("image") or "")
+        command = svc.get("command")
+        if isinstance(command, str):
+            tokens = tokenize(command) or []
+        elif isinstance(command, list):
+            tokens = [str(t) for t in command]
+        else:
+            tokens = []
+        lineno = next((i for i, line in enumerate(lines, 1) if "command" in line), None)
+        ev = Evidence(f.rel, lineno, f"{name}: {image} {' '.join(tokens)}".strip())
+        argv = tokens
+        if "vllm" in image and tokens[:1] != ["vllm"]:
+            argv = ["vllm", "serve"] + tokens
+        elif "text-generation-inference" in image:
+            argv = ["text-generation-launcher"] + tokens
+        if argv:
+            c = interpret(argv, ev, "compose")
+            if c:
+                gpus = _compose_gpu_count(svc)
+                if gpus:
+                    c.launcher_args["compose_gpus"] = str(gpus)
+                found.append(c)
+    return found
+
+
+def _compose_gpu_count(svc: dict) -> int | None:
+    try:
+        devices = svc["deploy"]["resources"]["reservations"]["devices"]
+    except (KeyError, TypeError):
+        return None
+    for dev in devices or []:
+        if isinstance(dev, dict) and "gpu" in str(dev.get("capabilities", "")):
+            count = dev.get("count")
+            if isinstance(count, int):
+                return count
+            if isinstance(dev.get("device_ids"), list):
+                return len(dev["device_ids"])
+    return None
+
+
+def collect(index: FileIndex) -> list[Command]:
+    """Every launch command in the repo, README ones first (they are the documented path)."""
+    commands: list[Command] = []
+    readme_scripts: set[str] = set()
+    readmes = [f for f in index.files if f.name.lower() in README_NAMES]
+    for f in readmes:
+        text = index.text(f)
+        if not text:
+            continue
+        cmds = _block_commands(readme_code_lines(text), f.rel, "readme")
+        if f.depth == 0:
+            for c in cmds:
+                c.main = True
+                if c.script:
+                    readme_scripts.add(c.script.lstrip("./"))
+        commands.extend(cmds)
+    for f in index.files:
+        if f.suffix == ".sh":
+            cmds = commands_from_shell_lines(index.lines(f), f.rel, "script")
+            is_main = f.rel in readme_scripts or f.name in readme_scripts
+            for c in cmds:
+                c.main = c.main or is_main
+            commands.extend(cmds)
+        elif f.name in ("Makefile", "makefile", "justfile"):
+            recipe = [line if line.startswith("\t") else "" for line in index.lines(f)]
+            commands.extend(commands_from_shell_lines([r.strip().lstrip("@-") for r in recipe], f.rel, "makefile"))
+        elif f.name == "Procfile":
+            lines = [line.split(":", 1)[1] if ":" in line else "" for line in index.lines(f)]
+            commands.extend(commands_from_shell_lines(lines, f.rel, "script"))
+        elif f.suffix == ".ipynb":
+            for cell, line in _notebook_shell_lines(index, f):
+                for c in commands_from_shell_lines([line], f.rel, "notebook"):
+                    c.evidence = Evidence(f.rel, None, f"cell {cell}: {c.evidence.text}")
+                    commands.append(c)
+        elif f.name.lower().startswith("dockerfile") or f.suffix == ".dockerfile":
+            commands.extend(_dockerfile_commands(index, f))
+        elif f.name.lower() in ("docker-compose.yml", "docker-compose.yaml", "compose.yml", "compose.yaml"):
+            commands.extend(_compose_commands(index, f))
+    return commands
+
+
+def model_arg(cmd: Command) -> tuple[str, str] | None:
+    """(key, value) of the model argument of a command, if it names one."""
+    for key in MODEL_ARG_KEYS:
+        value = cmd.args.get(key)
+        if isinstance(value, str) and value:
+            return key, value
+    if cmd.launcher == "tgi":
+        value = cmd.args.get("model_id")
+        if isinstance(value, str):
+            return "model_id", value
+    if cmd.launcher == "ollama" and cmd.positionals:
+        return "model", cmd.positionals[0]
+    return None
+
+
+def config_refs(cmd: Command) -> list[str]:
+    """Config files a command points at (.yaml/.yml/.json arguments)."""
+    refs = []
+    for value in list(cmd.args.values()) + list(cmd.launcher_args.values()) + cmd.positionals:
+        if isinstance(value, str) and re.search(r"\.(ya?ml|json)$", value) and "$" not in value:
+            refs.append(value.lstrip("./") if value.startswith("./") else value)
+    return refs

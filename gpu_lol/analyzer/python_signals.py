@@ -1,0 +1,433 @@
+"""What the Python code does, read with ``ast`` (never executed).
+
+For each .py file and notebook we record calls that mean training (``loss.backward()``,
+``optimizer.step()``, ``Trainer(...)``/``SFTTrainer(...)``, ``trainer.train()``), inference or
+serving (``LLM(...)``, ``pipeline(...)``, ``.generate(...)``, FastAPI/Flask/Gradio apps), model
+ids (``from_pretrained("org/name")``, argparse defaults, ``MODEL_NAME = "..."``), quantization and
+PEFT use, and explicit GPU counts (``tensor_parallel_size=2``). Only string constants in model
+positions become model candidates: never bare numbers, paths or hashes.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass, field
+
+from gpu_lol.analyzer.evidence import Evidence
+from gpu_lol.analyzer.index import FileIndex, RepoFile
+from gpu_lol.analyzer import locations
+
+MAX_PY_FILES = 4000
+MAX_PY_BYTES = 48 << 20
+
+TRAINER_CLASSES = frozenset({
+    "Trainer", "Seq2SeqTrainer", "SFTTrainer", "DPOTrainer", "ORPOTrainer", "KTOTrainer", "GRPOTrainer",
+    "PPOTrainer", "RewardTrainer", "CPOTrainer", "RLOOTrainer", "OnlineDPOTrainer", "GKDTrainer",
+    "IterativeSFTTrainer", "PRMTrainer", "XPOTrainer", "NashMDTrainer", "BCOTrainer", "DistillationTrainer",
+})
+TRAINING_CONFIG_CLASSES = frozenset({
+    "TrainingArguments", "Seq2SeqTrainingArguments", "SFTConfig", "DPOConfig", "GRPOConfig", "ORPOConfig",
+    "KTOConfig", "PPOConfig", "RewardConfig", "CPOConfig",
+})
+OPTIMIZER_CLASSES = frozenset({
+    "Adam", "AdamW", "SGD", "Adafactor", "AdamW8bit", "PagedAdamW", "PagedAdamW8bit", "Lion", "Adagrad",
+    "RMSprop", "LAMB", "FusedAdam", "DeepSpeedCPUAdam", "Muon",
+})
+SERVING_CALLS = frozenset({"FastAPI", "Flask", "Interface", "Blocks", "ChatInterface", "LitServer", "Quart"})
+MODEL_VAR_RE = re.compile(
+    r"^(?:base_|pretrained_|default_|hf_|llm_|policy_|reward_|ref_|teacher_|student_)?"
+    r"(?:model|checkpoint|ckpt)(?:_?(?:name|id|path|name_or_path|repo|repo_id|type|checkpoint))?$", re.I)
+MODEL_KWARGS = frozenset({"model", "model_name", "model_id", "model_name_or_path", "pretrained_model_name_or_path",
+                          "base_model", "model_path", "checkpoint", "repo_id"})
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)?$")
+
+
+@dataclass
+class FileSignals:
+    file: str
+    weight: float
+    is_notebook: bool = False
+    is_entry: bool = False  # has `if __name__ == "__main__"`, or top-level calls in a script
+    training: list[Evidence] = field(default_factory=list)
+    training_strength: float = 0.0
+    inference: list[Evidence] = field(default_factory=list)
+    inference_strength: float = 0.0
+    serving: list[Evidence] = field(default_factory=list)
+    loads_model: list[Evidence] = field(default_factory=list)
+    model_ids: list[tuple[str, Evidence, float]] = field(default_factory=list)  # (id, ev, strength)
+    quant4: list[Evidence] = field(default_factory=list)
+    quant8: list[Evidence] = field(default_factory=list)
+    quant_prequant: list[Evidence] = field(default_factory=list)  # GPTQ/AWQ/GGUF loading
+    peft: list[Evidence] = field(default_factory=list)
+    gpu_counts: list[tuple[int, Evidence]] = field(default_factory=list)
+    batch: list[tuple[int, Evidence]] = field(default_factory=list)
+    seq: list[tuple[int, Evidence]] = field(default_factory=list)
+    grad_ckpt: list[Evidence] = field(default_factory=list)
+    device_map: list[Evidence] = field(default_factory=list)
+    frameworks: set[str] = field(default_factory=set)  # top-level imports
+
+
+def _call_name(func: ast.AST) -> tuple[str, str]:
+    """(receiver text, attribute or function name) of a call target."""
+    if isinstance(func, ast.Name):
+        return "", func.id
+    if isinstance(func, ast.Attribute):
+        return _dotted(func.value), func.attr
+    return "", ""
+
+
+def _dotted(node: ast.AST) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else node.attr
+    if isinstance(node, ast.Call):
+        return _dotted(node.func) + "()"
+    return ""
+
+
+def _const_str(node: ast.AST | None) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def _const_int(node: ast.AST | None) -> int | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+        return node.value
+    return None
+
+
+def _true(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is True
+
+
+def looks_like_model_id(value: str) -> bool:
+    if not value or len(value) > 120 or " " in value or value.startswith((".", "/", "~", "http", "$", "{")):
+        return False
+    if value.count("/") > 1 or not _ID_RE.match(value):
+        return False
+    if re.search(r"\.(json|ya?ml|txt|csv|jsonl|parquet|py|sh|md|bin|safetensors|ckpt|pth)$", value, re.I):
+        return False
+    return any(c.isalpha() for c in value)
+
+
+class _Visitor(ast.NodeVisitor):
+    def __init__(self, sig: FileSignals, line_map=None):
+        self.sig = sig
+        self.line_map = line_map
+        self.constants: dict[str, tuple[str, int]] = {}
+        self.lines: list[str] = []
+
+    def ev(self, node: ast.AST, text: str | None = None) -> Evidence:
+        line = getattr(node, "lineno", None)
+        snippet = text
+        if snippet is None and line and line <= len(self.lines):
+            snippet = self.lines[line - 1].strip()
+        if self.line_map is not None:
+            cell, cell_line = self.line_map(line)
+            return Evidence(self.sig.file, None, f"cell {cell}: {snippet or ''}")
+        return Evidence(self.sig.file, line, snippet or "")
+
+    # ---- structure ------------------------------------------------------------------------
+    def visit_If(self, node: ast.If) -> None:
+        test = node.test
+        if (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"):
+            self.sig.is_entry = True
+        self.generic_visit(node)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self.sig.frameworks.add(alias.name.split(".")[0])
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.module and not node.level:
+            self.sig.frameworks.add(node.module.split(".")[0])
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        value = _const_str(node.value)
+        if value is not None:
+            for target in node.targets:
+                name = target.id if isinstance(target, ast.Name) else (
+                    target.attr if isinstance(target, ast.Attribute) else None)
+                if name:
+                    self.constants[name] = (value, node.lineno)
+                    if MODEL_VAR_RE.match(name) and looks_like_model_id(value):
+                        self.sig.model_ids.append((value, self.ev(node), 0.7))
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        name = node.target.id if isinstance(node.target, ast.Name) else None
+        value = _const_str(node.value)
+        if value is None and isinstance(node.value, ast.Call) and _call_name(node.value.func)[1] == "field":
+            for kw in node.value.keywords:
+                if kw.arg == "default":
+                    value = _const_str(kw.value)
+        if name and value and MODEL_VAR_RE.match(name) and looks_like_model_id(value):
+            self.sig.model_ids.append((value, self.ev(node), 0.7))
+        self.generic_visit(node)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        args = node.args
+        defaults = args.defaults
+        positional = args.args[len(args.args) - len(defaults):] if defaults else []
+        pairs = list(zip(positional, defaults)) + [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d]
+        for arg, default in pairs:
+            value = _const_str(default)
+            if value and MODEL_VAR_RE.match(arg.arg) and looks_like_model_id(value):
+                self.sig.model_ids.append((value, self.ev(default), 0.6))
+        self.generic_visit(node)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    # ---- calls ----------------------------------------------------------------------------
+    def visit_Call(self, node: ast.Call) -> None:  # noqa: C901 - one table of call shapes
+        receiver, name = _call_name(node.func)
+        sig = self.sig
+        low_recv = receiver.lower()
+        kwargs = {kw.arg: kw.value for kw in node.keywords if kw.arg}
+        if name == "backward" and not node.args[1:]:
+            sig.training.append(self.ev(node))
+            sig.training_strength += 2.0
+        elif name == "step" and re.search(r"optim|opt$|scaler", low_recv):
+            sig.training.append(self.ev(node))
+            sig.training_strength += 1.5
+        elif name in TRAINER_CLASSES:
+            sig.training.append(self.ev(node))
+            sig.training_strength += 2.5
+        elif name in TRAINING_CONFIG_CLASSES:
+            sig.training.append(self.ev(node))
+            sig.training_strength += 1.0
+        elif name == "train" and re.search(r"trainer|yolo|model", low_recv) and (
+                "trainer" in low_recv or "data" in kwargs or "epochs" in kwargs):
+            sig.training.append(self.ev(node))
+            sig.training_strength += 2.0
+        elif name == "fit" and ("trainer" in low_recv or {"epochs", "callbacks"} & set(kwargs)):
+            sig.training.append(self.ev(node))
+            sig.training_strength += 1.5
+        elif name in OPTIMIZER_CLASSES and ("optim" in low_recv or "bnb" in low_recv
+                                            or (receiver == "" and "torch" in sig.frameworks)):
+            sig.training.append(self.ev(node))
+            sig.training_strength += 0.8
+        elif name == "initialize" and low_recv == "deepspeed":
+            sig.training.append(self.ev(node))
+            sig.training_strength += 1.5
+        elif name == "LLM" and ("vllm" in sig.frameworks or "vllm" in low_recv):
+            sig.inference.append(self.ev(node))
+            sig.inference_strength += 2.5
+            self._model_arg(node, kwargs, 0.9)
+            q = _const_str(kwargs.get("quantization"))
+            if q:
+                sig.quant_prequant.append(self.ev(node))
+        elif name == "pipeline" and ("transformers" in sig.frameworks or "transformers" in low_recv):
+            sig.inference.append(self.ev(node))
+            sig.inference_strength += 1.0
+            sig.loads_model.append(self.ev(node))
+            if "model" in kwargs:
+                self._model_value(kwargs["model"], node, 0.8)
+            elif len(node.args) >= 2:
+                self._model_value(node.args[1], node, 0.8)
+        elif name == "generate" and receiver and not low_recv.startswith(("self.gen", "random", "np")):
+            sig.inference.append(self.ev(node))
+            sig.inference_strength += 0.7
+        elif name in SERVING_CALLS:
+            sig.serving.append(self.ev(node))
+        elif name == "run" and low_recv in ("uvicorn", "app", "demo", "iface", "server"):
+            sig.serving.append(self.ev(node))
+        elif name == "launch" and low_recv in ("demo", "iface", "interface", "app", "ui", "gr", "block", "blocks"):
+            sig.serving.append(self.ev(node))
+        elif name == "from_pretrained" or name == "from_single_file":
+            sig.loads_model.append(self.ev(node))
+            first = node.args[0] if node.args else kwargs.get("pretrained_model_name_or_path")
+            if first is not None:
+                self._model_value(first, node, 0.8)
+            if _true(kwargs.get("load_in_4bit")):
+                sig.quant4.append(self.ev(node))
+            if _true(kwargs.get("load_in_8bit")):
+                sig.quant8.append(self.ev(node))
+            if isinstance(kwargs.get("device_map"), ast.Constant) and _const_str(kwargs["device_map"]) == "auto":
+                sig.device_map.append(self.ev(node))
+            if "gptq" in low_recv or "awq" in low_recv:
+                sig.quant_prequant.append(self.ev(node))
+        elif name in ("from_quantized", "AutoGPTQForCausalLM", "AutoAWQForCausalLM"):
+            sig.quant_prequant.append(self.ev(node))
+            sig.loads_model.append(self.ev(node))
+        elif name == "Llama" and ("llama_cpp" in sig.frameworks or "llama_cpp" in low_recv):
+            sig.quant_prequant.append(self.ev(node))
+            sig.inference.append(self.ev(node))
+            sig.inference_strength += 1.5
+            sig.loads_model.append(self.ev(node))
+        elif name == "BitsAndBytesConfig":
+            if _true(kwargs.get("load_in_4bit")):
+                sig.quant4.append(self.ev(node))
+            elif _true(kwargs.get("load_in_8bit")):
+                sig.quant8.append(self.ev(node))
+        elif name in ("LoraConfig", "get_peft_model", "prepare_model_for_kbit_training", "PeftModel",
+                      "LoHaConfig", "AdaLoraConfig", "IA3Config", "PeftConfig"):
+            sig.peft.append(self.ev(node))
+        elif name in ("SentenceTransformer", "CrossEncoder"):
+            sig.loads_model.append(self.ev(node))
+            if node.args:
+                self._model_value(node.args[0], node, 0.8)
+        elif name == "load_model" and low_recv == "whisper":
+            sig.loads_model.append(self.ev(node))
+            value = _const_str(node.args[0]) if node.args else None
+            if value:
+                sig.model_ids.append((f"openai/whisper-{value}", self.ev(node), 0.8))
+        elif name in ("YOLO", "RTDETR", "SAM", "FastSAM") and ("ultralytics" in sig.frameworks):
+            sig.loads_model.append(self.ev(node))
+            value = _const_str(node.args[0]) if node.args else None
+            if value:
+                stem = value.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+                sig.model_ids.append((stem, self.ev(node), 0.8))
+        elif name in ("load", "load_state_dict") and low_recv in ("torch",):
+            sig.loads_model.append(self.ev(node))
+        elif name == "gradient_checkpointing_enable":
+            sig.grad_ckpt.append(self.ev(node))
+        elif name == "add_argument" and node.args:
+            self._argparse(node, kwargs)
+        for key in ("per_device_train_batch_size", "batch_size", "train_batch_size", "micro_batch_size"):
+            n = _const_int(kwargs.get(key))
+            if n:
+                sig.batch.append((n, self.ev(node)))
+        for key in ("max_seq_length", "max_length", "max_seq_len", "block_size", "model_max_length", "max_model_len"):
+            n = _const_int(kwargs.get(key))
+            if n and n >= 64:
+                sig.seq.append((n, self.ev(node)))
+        if _true(kwargs.get("gradient_checkpointing")):
+            sig.grad_ckpt.append(self.ev(node))
+        for key in ("gpus", "num_gpus", "n_gpus", "tensor_parallel_size", "tp_size"):
+            n = _const_int(kwargs.get(key))
+            if n and 1 < n <= 16:
+                sig.gpu_counts.append((n, self.ev(node)))
+        n = _const_int(kwargs.get("devices"))
+        if n and 1 < n <= 16 and name in ("Trainer", "Fabric"):
+            sig.gpu_counts.append((n, self.ev(node)))
+        self.generic_visit(node)
+
+    def _model_arg(self, node: ast.Call, kwargs: dict, strength: float) -> None:
+        target = kwargs.get("model") or (node.args[0] if node.args else None)
+        if target is not None:
+            self._model_value(target, node, strength)
+
+    def _model_value(self, value_node: ast.AST, call: ast.Call, strength: float) -> None:
+        value = _const_str(value_node)
+        if value is None and isinstance(value_node, ast.Name) and value_node.id in self.constants:
+            value = self.constants[value_node.id][0]
+        if value and looks_like_model_id(value):
+            self.sig.model_ids.append((value, self.ev(call), strength))
+
+    def _argparse(self, node: ast.Call, kwargs: dict) -> None:
+        flags = [_const_str(a) for a in node.args]
+        keys = {f.lstrip("-").replace("-", "_").lower() for f in flags if f}
+        default = kwargs.get("default")
+        value = _const_str(default)
+        if value and any(MODEL_VAR_RE.match(k) for k in keys) and looks_like_model_id(value):
+            self.sig.model_ids.append((value, self.ev(node), 0.75))
+        n = _const_int(default)
+        if n:
+            if keys & {"per_device_train_batch_size", "batch_size", "train_batch_size", "micro_batch_size"}:
+                self.sig.batch.append((n, self.ev(node)))
+            if keys & {"max_seq_length", "max_length", "block_size", "seq_len", "max_seq_len", "cutoff_len",
+                       "model_max_length", "context_length"} and n >= 64:
+                self.sig.seq.append((n, self.ev(node)))
+            if keys & {"num_gpus", "n_gpus", "gpus", "nproc_per_node", "tensor_parallel_size", "tp"} and 1 < n <= 16:
+                self.sig.gpu_counts.append((n, self.ev(node)))
+        if _true(default) and keys & {"load_in_4bit", "use_4bit", "q_lora", "qlora"}:
+            self.sig.quant4.append(self.ev(node))
+        if _true(default) and keys & {"use_peft", "use_lora", "lora"}:
+            self.sig.peft.append(self.ev(node))
+
+
+def _notebook_code(text: str) -> tuple[str, list[int]]:
+    """Concatenated code cells (magics and shell lines blanked) and each line's cell number."""
+    try:
+        nb = json.loads(text)
+    except ValueError:
+        return "", []
+    code_lines: list[str] = []
+    cell_of: list[int] = []
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    for n, cell in enumerate(cells or [], 1):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(s for s in source if isinstance(s, str))
+        if not isinstance(source, str):
+            continue
+        for line in source.splitlines():
+            stripped = line.lstrip()
+            if stripped.startswith(("%", "!", "?")) or stripped.endswith("?"):
+                line = ""
+            code_lines.append(line)
+            cell_of.append(n)
+    return "\n".join(code_lines), cell_of
+
+
+def analyze_source(rel: str, text: str, *, notebook: bool = False) -> FileSignals | None:
+    weight = locations.weight(rel)
+    sig = FileSignals(file=rel, weight=weight, is_notebook=notebook)
+    line_map = None
+    if notebook:
+        code, cell_of = _notebook_code(text)
+
+        def line_map(line: int | None, cell_of=cell_of):
+            if line and 0 < line <= len(cell_of):
+                return cell_of[line - 1], line
+            return 0, line
+        text = code
+    tree = _parse(text)
+    if tree is None:
+        return None
+    visitor = _Visitor(sig, line_map)
+    visitor.lines = text.splitlines()
+    visitor.visit(tree)
+    if not notebook and not sig.is_entry:
+        # a script with top-level calls (no main guard) is an entry point too
+        sig.is_entry = any(isinstance(n, ast.Expr) and isinstance(n.value, ast.Call) for n in tree.body) and \
+            not rel.endswith("__init__.py")
+    return sig
+
+
+def _parse(text: str) -> ast.Module | None:
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        # Tolerate the odd invalid line (Python 2 prints, templates): drop lines the parser
+        # names, a few times, before giving up on the file.
+        lines = text.splitlines()
+        for _ in range(5):
+            try:
+                return ast.parse("\n".join(lines))
+            except SyntaxError as exc:
+                if not exc.lineno or exc.lineno > len(lines):
+                    return None
+                lines[exc.lineno - 1] = ""
+            except (ValueError, RecursionError, MemoryError):
+                return None
+        return None
+
+
+def collect(index: FileIndex) -> list[FileSignals]:
+    """Signals for every readable Python file and notebook, most relevant first, within a budget."""
+    candidates = [f for f in index.files if f.suffix in (".py", ".ipynb")]
+    candidates.sort(key=lambda f: (-locations.weight(f.rel), f.depth, f.rel))
+    out: list[FileSignals] = []
+    budget = MAX_PY_BYTES
+    for f in candidates[:MAX_PY_FILES]:
+        if f.size > budget:
+            continue
+        if locations.weight(f.rel) == 0.0 and f.suffix == ".py":
+            continue  # tests/docs never decide anything; skip reading them
+        text = index.text(f)
+        if text is None:
+            continue
+        budget -= f.size
+        sig = analyze_source(f.rel, text, notebook=f.suffix == ".ipynb")
+        if sig is not None:
+            out.append(sig)
+    return out
