@@ -1,0 +1,748 @@
+"""EnvironmentSpec -> SkyPilot task, validated by SkyPilot's own code, plus thin SDK wrappers.
+
+Everything that touches SkyPilot lives here, so the rest of gpu-lol never imports ``sky``:
+
+* :func:`render_task` turns a spec into a task dict (the same shape as a ``sky launch`` YAML);
+  :func:`validate_task` loads it with ``sky.Task.from_yaml_config`` (offline, no API server).
+* :func:`offers` asks SkyPilot's catalog which instance each provider would give, but only when
+  the catalog files are already on disk and would not be re-downloaded (no network in a plan).
+* The SDK wrappers (:func:`launch`, :func:`status`, :func:`down`, ...) go through SkyPilot's API
+  server: local (started on first use, 10-20 s) or the team server named by
+  ``SKYPILOT_API_SERVER_ENDPOINT``. SkyPilot returns success for ``down``/``stop``/``start`` on
+  a cluster that does not exist, so callers query :func:`status` first.
+* :func:`explain` maps SkyPilot's exceptions to one-line :class:`~gpu_lol.errors.GpuLolError`\\ s
+  with the fix.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import posixpath
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from gpu_lol.errors import ConfigError, GpuLolError, OperationError
+from gpu_lol.spec import EnvironmentSpec
+
+REMOTE_WORKDIR = "~/sky_workdir"  # where SkyPilot syncs the workdir (sky.skylet.constants)
+REDACTED = "<redacted>"
+
+# Providers whose clusters cannot be stopped, only torn down (SkyPilot's
+# CloudImplementationFeatures.STOP is unsupported on them).
+CANNOT_STOP = frozenset({"runpod", "lambda"})
+# Providers without spot/interruptible instances in SkyPilot.
+NO_SPOT = frozenset({"lambda"})
+# SkyPilot's display names for our provider ids, and back.
+DISPLAY = {"runpod": "RunPod", "vast": "Vast", "lambda": "Lambda"}
+
+_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Upload:
+    """A local file or directory copied to the machine through SkyPilot ``file_mounts``."""
+
+    destination: str  # absolute or ~/ path on the machine
+    source: str  # absolute local path
+
+
+@dataclass
+class RenderInput:
+    """Everything :func:`render_task` needs besides the spec."""
+
+    name: str
+    workdir: Path
+    providers: list[tuple[str, str | None]]  # (provider id, accelerator name or None for cpu)
+    secrets: dict[str, str] = field(default_factory=dict)
+    uploads: list[Upload] = field(default_factory=list)
+
+
+def autostop_for(providers: Iterable[str], idle_minutes: int, spot: bool) -> dict[str, Any] | bool:
+    """SkyPilot ``autostop`` for these providers: ``down: true`` when any of them cannot stop.
+
+    Spot instances cannot be stopped on any provider either. 0 idle minutes disables autostop.
+    """
+    if idle_minutes <= 0:
+        return False
+    must_down = spot or any(p in CANNOT_STOP for p in providers)
+    return {"idle_minutes": int(idle_minutes), "down": bool(must_down)}
+
+
+def pip_install_command(requirements: Iterable[str]) -> str:
+    """``python -m pip install 'a' 'b<2'``: every requirement is one quoted argument."""
+    reqs = list(requirements)
+    return " ".join(["python", "-m", "pip", "install", *(shlex.quote(r) for r in reqs)])
+
+
+def remote_path(path: str) -> str:
+    """Shell-quote a path on the machine; a leading ``~/`` stays the remote user's home."""
+    if path == "~":
+        return '"$HOME"'
+    if path.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(path[2:])
+    return shlex.quote(path)
+
+
+def parse_asset_link(link: str) -> tuple[str, str]:
+    """``REMOTE:LOCAL`` -> (remote, local); both must be non-empty and free of NUL/newlines."""
+    remote, sep, local = link.partition(":")
+    if not sep or not remote or not local or ":" in local:
+        raise ConfigError(f"asset link '{link}' is not REMOTE:LOCAL",
+                          "e.g. /workspace/huggingface:~/.cache/huggingface")
+    for part in (remote, local):
+        if any(c in part for c in "\0\n\r"):
+            raise ConfigError(f"asset link '{link}' has a control character")
+    return remote, local
+
+
+def _asset_link_lines(link: str) -> list[str]:
+    remote, local = parse_asset_link(link)
+    local_q = remote_path(local)
+    parent = posixpath.dirname(local.rstrip("/"))
+    lines = [
+        f"if [ -e {local_q} ] && [ ! -L {local_q} ]; then "
+        f"echo {shlex.quote(f'gpu-lol: {local} exists and is not a link; not replacing it')} >&2; "
+        "exit 1; fi",
+    ]
+    if parent and parent not in ("/", "~", "."):
+        lines.append(f"mkdir -p -- {remote_path(parent)}")
+    lines.append(f"ln -sfn -- {remote_path(remote)} {local_q}")
+    return lines
+
+
+def render_setup(spec: EnvironmentSpec, name: str = "") -> str:
+    """The setup script: fail fast, system packages, workdir, asset links, setup commands."""
+    lines = ["set -euo pipefail",
+             f"# gpu-lol setup{' for ' + name if name else ''}: generated from the spec; "
+             "change .gpu-lol.yaml, not this script"]
+    if spec.system_packages:
+        packages = " ".join(shlex.quote(p) for p in spec.system_packages)
+        lines += [
+            "export DEBIAN_FRONTEND=noninteractive",
+            'SUDO=""; if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi',
+            "$SUDO apt-get update -qq",
+            f"$SUDO apt-get install -y -qq --no-install-recommends {packages}",
+        ]
+    lines.append(f"cd {remote_path(REMOTE_WORKDIR)}")
+    for link in spec.asset_links:
+        lines += _asset_link_lines(link)
+    if spec.setup_commands:
+        # The analyzer's commands (or the user's own in .gpu-lol.yaml) are the complete install:
+        # they already skip what the image ships (torch in a PyTorch image).
+        lines += list(spec.setup_commands)
+    elif spec.requirements:
+        lines.append(pip_install_command(spec.requirements))
+    return "\n".join(lines) + "\n"
+
+
+def render_run(spec: EnvironmentSpec, name: str = "") -> str:
+    """A ``run`` that ends at once, so the cluster goes idle and autostop can fire."""
+    ready = shlex.quote(f"gpu-lol: {name or 'machine'} is ready")
+    if spec.is_cpu:
+        return f"echo {ready}\n"
+    return ("nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true\n"
+            f"echo {ready}\n")
+
+
+def render_task(spec: EnvironmentSpec, inp: RenderInput) -> dict[str, Any]:
+    """The SkyPilot task (as a dict) for ``spec``. Secrets go to ``secrets:``, never ``envs:``."""
+    from gpu_lol.sensitive import is_secret_env_name
+
+    if not spec.base_image:
+        raise ConfigError("base_image is empty: no image to launch",
+                          "set base_image in .gpu-lol.yaml (see `gpu-lol analyze`)")
+    if not inp.providers:
+        raise ConfigError("no provider to launch on", "set providers in .gpu-lol.yaml or pass --cloud")
+    resources: dict[str, Any] = {
+        "image_id": f"docker:{spec.base_image}",
+        "disk_size": int(spec.disk_gb),
+        "use_spot": bool(spec.spot),
+        "autostop": autostop_for([p for p, _ in inp.providers], spec.idle_minutes, spec.spot),
+    }
+    if spec.ports:
+        resources["ports"] = [int(p) for p in spec.ports]
+    any_of = []
+    for provider, accelerator in inp.providers:
+        entry: dict[str, Any] = {"infra": provider}
+        if accelerator is not None and not spec.is_cpu:
+            entry["accelerators"] = {accelerator: int(spec.gpu_count)}
+        any_of.append(entry)
+    resources["any_of"] = any_of
+
+    envs: dict[str, str] = {}
+    secrets: dict[str, str] = {}
+    for key, value in spec.envs.items():
+        text = _env_text(value)
+        (secrets if is_secret_env_name(key) else envs)[key] = text
+    for key, value in inp.secrets.items():
+        secrets[key] = value
+        envs.pop(key, None)
+
+    task: dict[str, Any] = {
+        "name": inp.name,
+        "workdir": str(Path(inp.workdir).resolve()),
+        "resources": resources,
+    }
+    if envs:
+        task["envs"] = envs
+    if secrets:
+        task["secrets"] = secrets
+    if inp.uploads:
+        task["file_mounts"] = {u.destination: u.source for u in inp.uploads}
+    task["setup"] = render_setup(spec, inp.name)
+    task["run"] = render_run(spec, inp.name)
+    return task
+
+
+def _env_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def redact_task(task: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the task safe to print: secret values replaced by ``<redacted>``."""
+    out = copy.deepcopy(task)
+    if isinstance(out.get("secrets"), dict):
+        out["secrets"] = {k: REDACTED for k in out["secrets"]}
+    return out
+
+
+def task_yaml(task: dict[str, Any]) -> str:
+    """The task as YAML (what ``sky launch`` would take); redact first if it is for display."""
+    import yaml
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def _str(dumper, data):
+        style = "|" if "\n" in data else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+    _Dumper.add_representer(str, _str)
+    return yaml.dump(task, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
+
+
+def validate_task(task: dict[str, Any]):
+    """Load the task with SkyPilot's own validator (offline). Returns the ``sky.Task``.
+
+    A rejection is a clear :class:`OperationError`, never a launch.
+    """
+    import sky
+
+    try:
+        # SkyPilot's loader raises assorted types (ValueError, jsonschema errors, its own
+        # exceptions) for a bad task; every one of them means "not launchable as rendered".
+        return sky.Task.from_yaml_config(copy.deepcopy(task))
+    except Exception as exc:  # noqa: BLE001 - see above
+        raise OperationError(f"SkyPilot rejected the task: {clean_message(exc)}",
+                             "check the fields of .gpu-lol.yaml (image, ports, disk_gb, envs); "
+                             "`gpu-lol up --dry-run --json` shows the task") from None
+
+
+def clean_message(exc: BaseException | str, limit: int = 300) -> str:
+    """First meaningful line of an error, without ANSI colours."""
+    text = _ANSI_RE.sub("", str(exc)).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    return first if len(first) <= limit else first[:limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------------------------
+# Offline offers from SkyPilot's catalog
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Offer:
+    provider: str
+    instance_type: str
+    accelerator: str | None
+    count: int
+    price_hr: float
+    region: str | None = None
+
+
+@dataclass
+class OfferCheck:
+    offers: list[Offer] = field(default_factory=list)  # cheapest first
+    unavailable: dict[str, str] = field(default_factory=dict)  # provider -> why (suggestions)
+    skipped: list[str] = field(default_factory=list)  # providers whose catalog is not cached
+
+
+def catalog_cached(provider: str) -> bool:
+    """True when SkyPilot would read this provider's catalog from disk without downloading."""
+    from sky.catalog import common as catalog_common
+
+    filename = f"{provider}/vms.csv"
+    path = catalog_common.get_catalog_path(filename)
+    if not os.path.isfile(path):
+        return False
+    if catalog_common.is_catalog_modified(filename):
+        return True  # hand-placed or edited: SkyPilot never replaces it
+    import time
+
+    # SkyPilot refreshes a downloaded catalog older than its pull frequency (7 h for RunPod
+    # and Lambda); treat anything older than 6 h as "would download" to stay offline.
+    return os.path.getmtime(path) + 6 * 3600 > time.time()
+
+
+def offers(task: dict[str, Any]) -> OfferCheck:
+    """What each provider in the task would launch, from SkyPilot's cached catalogs, offline.
+
+    Providers whose catalog is not cached (or would be refreshed) are listed in ``skipped``;
+    nothing is downloaded. A provider with no matching instance lands in ``unavailable`` with
+    SkyPilot's suggestions (e.g. ``H100:4``), so an impossible request is caught before launch.
+    """
+    sky_task = validate_task(task)
+    result = OfferCheck()
+    for resources in sky_task.resources:
+        cloud = resources.cloud
+        provider = str(cloud).lower() if cloud is not None else None
+        if provider is None or not catalog_cached(provider):
+            if provider:
+                result.skipped.append(provider)
+            continue
+        feasible = cloud.get_feasible_launchable_resources(resources, 1)
+        if not feasible.resources_list:
+            why = "no instance offers " + _accelerator_text(resources)
+            if feasible.fuzzy_candidate_list:
+                why += "; it offers " + ", ".join(feasible.fuzzy_candidate_list[:6])
+            elif feasible.hint:
+                why += f" ({clean_message(feasible.hint)})"
+            result.unavailable[provider] = why
+            continue
+        best = min(feasible.resources_list, key=lambda r: r.get_cost(3600))
+        accs = best.accelerators or {}
+        acc_name, count = next(iter(accs.items())) if accs else (None, 0)
+        result.offers.append(Offer(provider=provider, instance_type=best.instance_type,
+                                   accelerator=acc_name, count=int(count),
+                                   price_hr=round(float(best.get_cost(3600)), 4),
+                                   region=best.region))
+    result.offers.sort(key=lambda o: o.price_hr)
+    return result
+
+
+def _accelerator_text(resources) -> str:
+    accs = resources.accelerators or {}
+    if not accs:
+        return "a CPU instance"
+    return ", ".join(f"{name}:{int(n) if float(n).is_integer() else n}" for name, n in accs.items())
+
+
+# --------------------------------------------------------------------------------------------
+# API server
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class ApiServer:
+    url: str
+    local: bool
+    status: str  # healthy | unhealthy | needs_auth | version_mismatch
+    version: str | None = None
+    error: str | None = None
+
+
+def api_server() -> ApiServer:
+    """Where SkyPilot's API server is and whether it answers (does not start one)."""
+    from sky.server import common as server_common
+
+    url = server_common.get_server_url()
+    server_common.get_api_server_status_response.cache_clear()
+    info = server_common.get_api_server_status(url)
+    return ApiServer(url=server_common.redact_url_password(url),
+                     local=bool(server_common.is_api_server_local(url)),
+                     status=info.status.value, version=info.version, error=info.error)
+
+
+def ensure_api_server(progress: Callable[[str], None] | None = None) -> ApiServer:
+    """Make sure an API server answers; start the local one (with a progress line) if needed.
+
+    A remote server (``SKYPILOT_API_SERVER_ENDPOINT``) is never started: if it does not answer,
+    this raises a clear error.
+    """
+    server = api_server()
+    if server.status == "healthy":
+        return server
+    if server.status == "needs_auth":
+        raise OperationError(f"the SkyPilot API server at {server.url} needs you to log in",
+                             f"run: sky api login -e {server.url}")
+    if server.status == "version_mismatch":
+        raise OperationError(f"SkyPilot here and the API server at {server.url} are different versions",
+                             "restart the local server with `sky api stop`, or install the server's "
+                             "SkyPilot version" if server.local else
+                             "install the SkyPilot version your team's server runs")
+    if not server.local:
+        raise _unreachable(server.url, local=False)
+    if progress is not None:
+        progress("Starting SkyPilot's local API server (the first start takes 10-20 s)...")
+    from sky.server import common as server_common
+
+    call(server_common.check_server_healthy_or_start_fn)
+    return api_server()
+
+
+def _unreachable(url: str, *, local: bool) -> OperationError:
+    if local:
+        return OperationError(f"cannot reach SkyPilot's local API server at {url}",
+                              "see ~/.sky/api_server/server.log; `sky api stop` and try again")
+    return OperationError(f"cannot reach the SkyPilot API server at {url}",
+                          "check the endpoint (SKYPILOT_API_SERVER_ENDPOINT or api_server.endpoint in "
+                          "~/.sky/config.yaml) and your network/VPN; unset it to use a local server")
+
+
+# --------------------------------------------------------------------------------------------
+# Error mapping
+# --------------------------------------------------------------------------------------------
+
+CREDENTIALS_HINT = ("set up a provider: RunPod: `pip install \"skypilot[runpod]\"` and api_key in "
+                    "~/.runpod/config.toml; Vast: `pip install \"skypilot[vast]\"` and your key in "
+                    "~/.config/vastai/vast_api_key; Lambda: api_key in ~/.lambda_cloud/lambda_keys; "
+                    "then run `gpu-lol check`")
+
+
+def explain(exc: BaseException, *, what: str = "", alternatives: list[str] | None = None,
+            tried: list[str] | None = None) -> GpuLolError:
+    """Map a SkyPilot (or transport) exception to one line plus the fix.
+
+    ``what`` names the request (e.g. ``RTX4090:1``), ``tried`` the providers, ``alternatives``
+    the next cheapest options, for the capacity message.
+    """
+    if isinstance(exc, GpuLolError):
+        return exc
+    from sky import exceptions as sky_exc
+
+    name = type(exc).__name__
+    message = clean_message(exc)
+    tried_text = ", ".join(DISPLAY.get(p, p) for p in (tried or []))
+    if isinstance(exc, sky_exc.NoCloudAccessError) or (
+            isinstance(exc, sky_exc.ResourcesUnavailableError) and "not enabled" in str(exc)):
+        where = f" ({tried_text})" if tried_text else ""
+        return OperationError(f"no cloud credentials: SkyPilot has no usable account for the providers "
+                              f"in this plan{where}", CREDENTIALS_HINT)
+    if isinstance(exc, sky_exc.ResourcesUnavailableError):
+        subject = what or "the requested GPU"
+        where = f" on {tried_text}" if tried_text else ""
+        hint = ("next cheapest options: " + "; ".join(alternatives)) if alternatives else (
+            "retry later (capacity changes by the minute), or pick another GPU with --gpu")
+        return OperationError(f"no capacity: no {subject} available{where} right now", hint)
+    if isinstance(exc, sky_exc.ApiServerAuthenticationError):
+        url = _url_in(message)
+        return OperationError(f"the SkyPilot API server{(' at ' + url) if url else ''} needs you to log in",
+                              f"run: sky api login{(' -e ' + url) if url else ''}")
+    if isinstance(exc, sky_exc.ApiServerConnectionError) or _is_connection_error(exc):
+        from sky.server import common as server_common
+
+        url = server_common.get_server_url()
+        return _unreachable(server_common.redact_url_password(url),
+                            local=bool(server_common.is_api_server_local(url)))
+    if isinstance(exc, sky_exc.APIVersionMismatchError):
+        return OperationError("SkyPilot here and its API server are different versions",
+                              "restart the local server with `sky api stop`, or match the versions")
+    if isinstance(exc, sky_exc.ClusterDoesNotExist):
+        return OperationError(message, "see `gpu-lol ls`")
+    if isinstance(exc, sky_exc.ClusterOwnerIdentityMismatchError):
+        return OperationError(f"the cluster belongs to another account: {message}",
+                              "switch to the account that launched it")
+    if isinstance(exc, sky_exc.NotSupportedError):
+        return OperationError(f"not supported by the provider: {message}")
+    if isinstance(exc, sky_exc.RequestCancelled):
+        return OperationError("the SkyPilot request was cancelled", "run the command again")
+    if isinstance(exc, sky_exc.InvalidClusterNameError):
+        return OperationError(f"invalid cluster name: {message}", "pass a different --name")
+    if isinstance(exc, sky_exc.ResourcesMismatchError):
+        return OperationError(f"a cluster with this name exists with other resources: {message}",
+                              "pass another --name, or `gpu-lol down` the old one first")
+    if isinstance(exc, RuntimeError) and "API server" in str(exc):
+        return OperationError(f"SkyPilot's API server: {message}",
+                              "see ~/.sky/api_server/server.log, or set SKYPILOT_API_SERVER_ENDPOINT")
+    if isinstance(exc, KeyboardInterrupt):
+        return OperationError("interrupted")
+    return OperationError(f"SkyPilot failed: {name}: {message}",
+                          "`sky api logs` shows SkyPilot's full log; rerun with --debug for a traceback")
+
+
+def _url_in(text: str) -> str | None:
+    match = re.search(r"https?://[^\s'\"]+", text)
+    return match.group(0).rstrip(".") if match else None
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    try:
+        import requests
+    except ImportError:  # pragma: no cover - SkyPilot depends on requests
+        return False
+    return isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout))
+
+
+def call(fn: Callable[..., Any], *args: Any, explain_kw: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """Run a SkyPilot call; any failure becomes our one-line error.
+
+    SkyPilot's own chatter (``Running on cluster: ...``, spinners) goes to stderr, so our stdout
+    stays the command's result (``--json`` included).
+    """
+    import contextlib
+
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            return fn(*args, **kwargs)
+    except GpuLolError:
+        raise
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every SkyPilot failure is explained, not re-raised raw
+        raise explain(exc, **(explain_kw or {})) from None
+
+
+# --------------------------------------------------------------------------------------------
+# SDK wrappers
+# --------------------------------------------------------------------------------------------
+
+def _stream(request_id: Any, output=None) -> Any:
+    import sky
+
+    return sky.stream_and_get(request_id, output_stream=output if output is not None else sys.stderr)
+
+
+def _get(request_id: Any) -> Any:
+    import sky
+
+    return sky.get(request_id)
+
+
+@dataclass
+class LaunchResult:
+    job_id: int | None
+    handle: Any
+    credentials: dict[str, Any] | None
+    request_id: str | None = None
+
+
+def launch(task: dict[str, Any], cluster_name: str, *, detach: bool = False, output=None,
+           explain_kw: dict[str, Any] | None = None) -> LaunchResult:
+    """Submit the task with ``sky.launch``; stream SkyPilot's progress unless ``detach``."""
+    import sky
+
+    sky_task = validate_task(task)
+
+    def _run() -> LaunchResult:
+        request_id = sky.launch(sky_task, cluster_name=cluster_name, _include_credentials=True)
+        if detach:
+            return LaunchResult(job_id=None, handle=None, credentials=None, request_id=str(request_id))
+        result = _stream(request_id, output)
+        credentials = None
+        if isinstance(result, tuple) and len(result) == 3:
+            job_id, handle, credentials = result
+        elif isinstance(result, tuple) and len(result) == 2:
+            job_id, handle = result
+        else:
+            job_id, handle = None, None
+        return LaunchResult(job_id=job_id, handle=handle, credentials=credentials,
+                            request_id=str(request_id))
+
+    return call(_run, explain_kw=explain_kw)
+
+
+def ssh_config_path(cluster_name: str) -> Path:
+    """``~/.sky/generated/ssh/<cluster>``: what ``gpu-lol ssh/exec`` connect with."""
+    return Path.home() / ".sky" / "generated" / "ssh" / cluster_name
+
+
+def ensure_ssh_config(cluster_name: str, launched: LaunchResult | None = None) -> Path | None:
+    """Write the cluster's SSH config the way SkyPilot's CLI does; return its path or None.
+
+    The SDK does not write it; ``sky launch``/``sky status`` in SkyPilot's CLI do (through
+    ``sky.client.cli.command``). We call the same functions; if that fails we run
+    ``sky status <cluster>`` itself.
+    """
+    import contextlib
+
+    path = ssh_config_path(cluster_name)
+    try:
+        from sky.client.cli import command as sky_cli
+
+        with contextlib.redirect_stdout(sys.stderr):
+            if launched is not None and launched.handle is not None and launched.credentials:
+                sky_cli._set_ssh_config_from_launch_response(launched.handle, launched.credentials)
+            else:
+                sky_cli._get_cluster_records_and_set_ssh_config(clusters=[cluster_name])
+    except (ImportError, AttributeError):
+        _sky_status_subprocess(cluster_name)
+    except Exception as exc:  # noqa: BLE001 - a missing SSH config must not fail a paid launch
+        from gpu_lol.console import warn
+
+        warn(f"could not write the SSH config for {cluster_name}: {clean_message(exc)}")
+    if not path.exists():
+        _sky_status_subprocess(cluster_name)
+    return path if path.exists() else None
+
+
+def _sky_status_subprocess(cluster_name: str) -> None:
+    sky_exe = Path(sys.executable).with_name("sky")
+    argv = [str(sky_exe)] if sky_exe.exists() else [sys.executable, "-m", "sky.cli"]
+    try:
+        subprocess.run([*argv, "status", cluster_name], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+
+
+def remove_ssh_config(cluster_name: str) -> None:
+    try:
+        from sky.utils import cluster_utils
+
+        cluster_utils.SSHConfigHelper.remove_cluster(cluster_name)
+    except Exception:  # noqa: BLE001 - cleanup of a local file; never blocks a teardown
+        pass
+
+
+@dataclass
+class ClusterStatus:
+    """One cluster as SkyPilot reports it (plain data)."""
+
+    name: str
+    status: str  # UP | INIT | STOPPED
+    provider: str | None = None
+    region: str | None = None
+    accelerators: str | None = None
+    resources: str | None = None
+    launched_at: int | None = None
+    autostop_minutes: int = -1
+    autostop_down: bool = False
+    price_hr: float | None = None
+    nodes: int = 1
+    spot: bool = False
+    user: str | None = None
+
+    @property
+    def can_stop(self) -> bool:
+        return not self.spot and (self.provider or "") not in CANNOT_STOP
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def _record_value(record: Any, key: str, default: Any = None) -> Any:
+    if isinstance(record, dict):
+        return record.get(key, default)
+    return getattr(record, key, default)
+
+
+def _to_status(record: Any) -> ClusterStatus:
+    status = _record_value(record, "status")
+    status_text = getattr(status, "value", status)
+    handle = _record_value(record, "handle")
+    provider = _record_value(record, "cloud")
+    price = None
+    spot = False
+    launched = getattr(handle, "launched_resources", None) if handle is not None else None
+    if launched is not None:
+        try:
+            price = round(float(launched.get_cost(3600)) * int(getattr(handle, "launched_nodes", 1) or 1), 4)
+        except Exception:  # noqa: BLE001 - price is optional display data
+            price = None
+        spot = bool(getattr(launched, "use_spot", False))
+        if provider is None and getattr(launched, "cloud", None) is not None:
+            provider = str(launched.cloud)
+    return ClusterStatus(
+        name=_record_value(record, "name"),
+        status=str(status_text),
+        provider=provider.lower() if isinstance(provider, str) else provider,
+        region=_record_value(record, "region"),
+        accelerators=_record_value(record, "accelerators"),
+        resources=_record_value(record, "resources_str"),
+        launched_at=_record_value(record, "launched_at"),
+        autostop_minutes=int(_record_value(record, "autostop", -1) if
+                             _record_value(record, "autostop") is not None else -1),
+        autostop_down=bool(_record_value(record, "to_down", False)),
+        price_hr=price,
+        nodes=int(_record_value(record, "nodes", 1) or 1),
+        spot=spot,
+        user=_record_value(record, "user_name"),
+    )
+
+
+def status(names: list[str] | None = None, *, refresh: bool = False) -> list[ClusterStatus]:
+    """Clusters SkyPilot knows (all of this user's, or the named ones that exist)."""
+    import sky
+
+    def _run():
+        mode = sky.StatusRefreshMode.AUTO if refresh else sky.StatusRefreshMode.NONE
+        return _get(sky.status(names, refresh=mode, all_users=names is not None))
+
+    return [_to_status(r) for r in call(_run)]
+
+
+def status_one(name: str) -> ClusterStatus | None:
+    found = [c for c in status([name]) if c.name == name]
+    return found[0] if found else None
+
+
+def down(name: str, *, output=None) -> None:
+    import sky
+
+    call(lambda: _stream(sky.down(name), output))
+    remove_ssh_config(name)
+
+
+def stop(name: str, *, output=None) -> None:
+    import sky
+
+    call(lambda: _stream(sky.stop(name), output))
+
+
+def start(name: str, *, idle_minutes: int | None = None, autostop_down: bool = False, output=None) -> None:
+    import sky
+
+    kwargs: dict[str, Any] = {}
+    if idle_minutes and idle_minutes > 0:
+        kwargs = {"idle_minutes_to_autostop": int(idle_minutes), "down": bool(autostop_down)}
+    call(lambda: _stream(sky.start(name, **kwargs), output))
+
+
+def cost_report(days: int | None = None) -> list[dict[str, Any]]:
+    """SkyPilot's cost report as plain rows (name, provider, resources, hours, cost, ...)."""
+    import sky
+
+    rows = call(lambda: _get(sky.cost_report(days=days)))
+    out = []
+    for row in rows or []:
+        resources = _record_value(row, "resources")
+        status = _record_value(row, "status")
+        out.append({
+            "name": _record_value(row, "name"),
+            "status": str(getattr(status, "value", status)) if status is not None else "TERMINATED",
+            "provider": (str(resources.cloud).lower() if getattr(resources, "cloud", None) is not None
+                         else None),
+            "resources": _record_value(row, "resources_str") or (str(resources) if resources is not None
+                                                                else None),
+            "launched_at": _record_value(row, "launched_at"),
+            "hours": round(float(_record_value(row, "duration", 0) or 0) / 3600.0, 3),
+            "cost": round(float(_record_value(row, "total_cost", 0) or 0), 4),
+        })
+    return out
+
+
+def enabled_providers(providers: Iterable[str]) -> dict[str, bool]:
+    """Which of ``providers`` SkyPilot can launch on (runs SkyPilot's credential check)."""
+    from sky.client import sdk
+
+    wanted = list(providers)
+    result = call(lambda: _get(sdk.check(tuple(wanted), verbose=False)))
+    enabled: set[str] = set()
+    for clouds in (result or {}).values():
+        for cloud, capabilities in (clouds or {}).items():
+            if "compute" in [str(getattr(c, "value", c)).lower() for c in capabilities or []]:
+                enabled.add(str(cloud).lower())
+    return {p: p in enabled for p in wanted}
