@@ -516,7 +516,7 @@ def merge(heuristic: "Analysis", checked: Validated, *, origin: str) -> "Analysi
         reasoning.append("LLM suggestions not applied, .gpu-lol.yaml sets them: " + ", ".join(kept))
     if checked.reasoning:
         reasoning.append(f"LLM's reason: {checked.reasoning}")
-    spec, notes = _finalize(spec, heuristic, taken)
+    spec, notes = _finalize(spec, heuristic)
     reasoning.extend(notes)
     before, after = _price(heuristic.spec), _price(spec)
     if taken and after > 2 * before and after - before >= 1.0:
@@ -538,44 +538,17 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-def _finalize(spec: "EnvironmentSpec", heuristic: "Analysis", taken: list[str]):
-    """The heuristics' guardrails (GPU holds the VRAM per GPU, count consistent, cpu → no GPU)."""
-    try:
-        from gpu_lol.analyzer.guardrails import finalize
-    except ImportError:  # the analyzer's guardrails are not in this tree yet
-        return _basic_guardrails(spec, list(heuristic.config_fields))
+def _finalize(spec: "EnvironmentSpec", heuristic: "Analysis"):
+    """The heuristics' own guardrails: the GPU holds the VRAM per GPU, the count is consistent,
+    cpu work gets no GPU; fields ``.gpu-lol.yaml`` sets stay as they are."""
+    from gpu_lol.analyzer.guardrails import finalize
+
     shardable = getattr(heuristic, "shardable", None)
-    kwargs: dict[str, Any] = {"fixed": list(heuristic.config_fields)}
+    kwargs: dict[str, Any] = {"fixed": frozenset(heuristic.config_fields)}
     if shardable is not None:
-        kwargs["shardable"] = shardable
+        kwargs["shardable"] = bool(shardable)
     new_spec, notes = finalize(spec, **kwargs)
     return new_spec, [str(n) for n in notes]
-
-
-def _basic_guardrails(spec: "EnvironmentSpec", fixed: list[str]):
-    """Minimal consistency used only while ``gpu_lol.analyzer.guardrails`` is missing."""
-    from gpu_lol.catalog import all_gpus, get_gpu
-
-    notes: list[str] = []
-    if spec.workload_type == "cpu":
-        if spec.gpu_type is not None or spec.gpu_count:
-            notes.append("guardrail: cpu workload, so no GPU")
-        spec.gpu_type, spec.gpu_count = None, 0
-        return spec, notes
-    if spec.gpu_type and spec.gpu_count == 0:
-        spec.gpu_count = 1
-        notes.append("guardrail: a GPU type needs at least 1 GPU; count set to 1")
-    card = get_gpu(spec.gpu_type) if spec.gpu_type else None
-    if card is not None and spec.vram_required_gb > card.vram_gb and "gpu_type" not in fixed:
-        fits = sorted((g for g in all_gpus() if g.vram_gb >= spec.vram_required_gb),
-                      key=lambda g: (g.price_hr, g.vram_gb))
-        if fits:
-            notes.append(f"guardrail: {card.id} holds {card.vram_gb:g} GB < "
-                         f"{spec.vram_required_gb:g} GB needed per GPU; using {fits[0].id}")
-            spec.gpu_type = fits[0].id
-        else:
-            notes.append(f"guardrail: no single card holds {spec.vram_required_gb:g} GB")
-    return spec, notes
 
 
 def _price(spec: "EnvironmentSpec") -> float:

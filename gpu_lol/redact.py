@@ -10,7 +10,8 @@ Two layers, applied in this order:
 2. Assignments whose name says "secret" (KEY, TOKEN, SECRET, PASSWORD, CREDENTIAL, AUTH, …) and
    whose value looks like a real secret rather than a reference or a placeholder. One pattern
    covers Python (``API_KEY = "…"``, ``token="…"``), YAML (``api_key: …``), JSON
-   (``"api_key": "…"``), .ini/.toml (``password = …``) and shell (``export HF_TOKEN=…``).
+   (``"api_key": "…"``), .ini/.toml (``password = …``) and shell (``export HF_TOKEN=…``); two more
+   cover ``setdefault("HF_TOKEN", "…")`` and defaults in ``token = os.getenv("T", "…")``.
 
 The name is kept, only the value is replaced, so the reader still sees *that* a token is set
 (``HF_TOKEN=[REDACTED]``), which is useful to an analysis and harmless.
@@ -60,6 +61,12 @@ _ASSIGN = re.compile(
 _PAIR = re.compile(
     r"""(?P<nq>["'])(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)(?P=nq)[ \t]*,[ \t]*"""
     r"""(?P<q>["'])(?P<qval>[^"'\n]*)(?P=q)""")
+# A secret-named target assigned from a call: token = os.getenv("T", "<default>").
+_ASSIGN_CALL = re.compile(
+    r"""(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)[ \t]*(?::[^=\n]*)?=[ \t]*(?P<expr>[A-Za-z_][\w.]*\(.*)$""",
+    re.M)
+_LITERAL = re.compile(r"""(?P<q>["'])(?P<qval>[^"'\n]*)(?P=q)""")
+_PLAIN_WORD = re.compile(r"[A-Za-z_][A-Za-z_.\-]*")
 _SECRET_WORDS = frozenset({
     "key", "apikey", "token", "secret", "password", "passwd", "pwd", "pass", "passphrase",
     "credential", "credentials", "auth", "bearer", "secretkey", "accesskey", "privatekey",
@@ -139,6 +146,21 @@ def _redact_assignment(match: re.Match[str]) -> str:
     return whole[:start] + MARK + whole[end:]
 
 
+def _redact_call_defaults(match: re.Match[str]) -> str:
+    if not is_secret_name(match.group("name")):
+        return match.group(0)
+
+    def literal(m: re.Match[str]) -> str:
+        value = m.group("qval")
+        if MARK in value or _PLAIN_WORD.fullmatch(value) or not looks_secret(value, True):
+            return m.group(0)  # an env var name or a word, not a value
+        return m.group("q") + MARK + m.group("q")
+
+    start = match.start("expr") - match.start(0)
+    whole = match.group(0)
+    return whole[:start] + _LITERAL.sub(literal, whole[start:])
+
+
 def redact(text: str, extra_values: Iterable[str] = ()) -> str:
     """Return ``text`` with every secret value replaced by ``[REDACTED]``.
 
@@ -156,6 +178,7 @@ def redact(text: str, extra_values: Iterable[str] = ()) -> str:
     text = _AUTH_SCHEME.sub(lambda m: m.group("head") + MARK, text)
     text = _URL_PASSWORD.sub(lambda m: m.group("head") + MARK, text)
     text = _PAIR.sub(_redact_assignment, text)
+    text = _ASSIGN_CALL.sub(_redact_call_defaults, text)
     text = _ASSIGN.sub(_redact_assignment, text)
     return text
 
