@@ -570,10 +570,10 @@ def refine(index: "FileIndex", heuristic: "Analysis") -> "Analysis":
         return _degraded(heuristic, f"settings: {getattr(exc, 'message', exc)}")
     if not s.url:
         return heuristic
-    try:
-        from gpu_lol.redact import secret_env_values
+    from gpu_lol.redact import redact, secret_env_values
 
-        secrets = tuple(v for v in [s.key or "", *secret_env_values()] if v)
+    secrets = tuple(v for v in [s.key or "", *secret_env_values()] if v)
+    try:
         messages, _context = build_messages(index, heuristic, secrets)
         key = cache_key(s.url, s.model, messages)
         cached = cache_get(key)
@@ -588,11 +588,11 @@ def refine(index: "FileIndex", heuristic: "Analysis") -> "Analysis":
             cache_put(key, content, answered_by)
         checked = validate(answer)
         return merge(heuristic, checked, origin=clean_text(origin, 120))
-    except LLMFailure as exc:
-        return _degraded(heuristic, str(exc))
+    except LLMFailure as exc:  # server text may echo what we sent: redact it too
+        return _degraded(heuristic, redact(str(exc), secrets))
     except Exception as exc:  # noqa: BLE001 - refine's contract: the heuristics survive anything
-        return _degraded(heuristic, f"internal error {type(exc).__name__}: "
-                                    f"{' '.join(str(exc).split())[:120]}")
+        return _degraded(heuristic, redact(f"internal error {type(exc).__name__}: "
+                                           f"{' '.join(str(exc).split())[:120]}", secrets))
 
 
 def _degraded(heuristic: "Analysis", why: str) -> "Analysis":

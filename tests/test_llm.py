@@ -473,3 +473,9 @@ def test_openai_is_imported_only_by_refine(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_server_text_echoing_the_key_is_redacted_from_the_warning(endpoint, index):
+    endpoint.reply(400, {"error": {"message": f"bad key {KEY} for this model"}})
+    out = llm.refine(index, heuristic())
+    _assert_degraded(out, heuristic(), "HTTP 400: bad key [REDACTED] for this model")
