@@ -275,6 +275,27 @@ def all_settings() -> list[Setting]:
     return [effective(name, data) for name in KEYS]
 
 
+def url_warning(url: str | None) -> str | None:
+    """A warning when a key would travel unencrypted: plain http to a host that is not local."""
+    from urllib.parse import urlsplit
+
+    if not url:
+        return None
+    parts = urlsplit(url)
+    import ipaddress
+
+    host = (parts.hostname or "").lower()
+    try:
+        ip = ipaddress.ip_address(host)
+        local = ip.is_loopback or ip.is_private or ip.is_link_local
+    except ValueError:
+        local = host == "localhost" or host.endswith((".localhost", ".local", ".internal", ".lan"))
+    if parts.scheme == "http" and not local:
+        return (f"llm.url uses plain http to {host}: the API key and the repo digest travel "
+                "unencrypted; prefer https")
+    return None
+
+
 def permission_warning(file: Path | None = None) -> str | None:
     """A warning when the file is readable or writable by others (it can hold a key)."""
     file = file or path()

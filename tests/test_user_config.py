@@ -145,3 +145,11 @@ def test_mask():
 def test_config_help_in_a_subprocess(gpu_lol_exe):
     out = subprocess.run(gpu_lol_exe + ["config", "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "llm.url" in out.stdout and "GPU_LOL_LLM_KEY" in out.stdout
+
+
+def test_plain_http_to_a_remote_host_is_warned_about(run_cli):
+    r = run_cli("config", "set", "llm.url", "http://llm.example.com/v1")
+    assert r.code == 0 and "unencrypted" in r.err
+    assert "unencrypted" in run_cli("config", "show").err
+    assert "unencrypted" not in run_cli("config", "set", "llm.url", "http://localhost:11434/v1").err
+    assert "unencrypted" not in run_cli("config", "set", "llm.url", "https://api.openai.com/v1").err

@@ -47,6 +47,10 @@ def _set(key: str, value: str) -> int:
     stored = user_config.set_value(key, value)
     setting = user_config.Setting(key, stored, "file", user_config.KEYS[key].secret)
     click.echo(f"{key} = {setting.shown()}  ({user_config.path()})", err=True)
+    if key == "llm.url":
+        note = user_config.url_warning(stored)
+        if note:
+            click.echo(f"warning: {note}", err=True)
     env = user_config.KEYS[key].env
     if env in os.environ:
         click.echo(f"note: {env} is set in your environment and overrides this value", err=True)
@@ -91,6 +95,7 @@ def _show(as_json: bool) -> int:
 
     settings = user_config.all_settings()
     perm = user_config.permission_warning()
+    url = next(s.value for s in settings if s.key == "llm.url")
     if as_json:
         print_json({
             "file": str(user_config.path()),
@@ -107,6 +112,7 @@ def _show(as_json: bool) -> int:
         for s in settings:  # values are data: Text, never rich markup
             table.add_row(Text(s.key), Text(s.shown() or "-"), Text(s.source))
         stdout().print(table)
-    if perm:
-        warn(perm)
+    for note in (perm, user_config.url_warning(url)):
+        if note:
+            warn(note)
     return 0
