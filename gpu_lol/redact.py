@@ -6,7 +6,8 @@ Two layers, applied in this order:
    (``sk-…``, ``sk-proj-…``, ``sk-ant-…``, ``sk-or-…``), AWS access key ids (``AKIA…``/``ASIA…``),
    GitHub (``ghp_…``, ``gho_…``, ``ghs_…``, ``ghu_…``, ``ghr_…``, ``github_pat_…``), Slack
    (``xox[abpsr]-…``), Google API keys (``AIza…``), Stripe live keys, npm tokens, JWTs, PEM
-   private key blocks, and the password in ``scheme://user:password@host`` URLs.
+   private key blocks, the password in ``scheme://user:password@host`` URLs and a secret-looking
+   token used as the whole user part (``https://<token>@github.com/…``).
 2. Assignments whose name says "secret" (KEY, TOKEN, SECRET, PASSWORD, CREDENTIAL, AUTH, …) and
    whose value looks like a real secret rather than a reference or a placeholder. One pattern
    covers Python (``API_KEY = "…"``, ``token="…"``), YAML (``api_key: …``), JSON
@@ -46,6 +47,8 @@ _TOKEN_PATTERNS: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
 ))
 # "Authorization: Bearer <token>" and friends: keep the scheme word, drop the credential.
 _AUTH_SCHEME = re.compile(r"(?i)(?P<head>\b(?:bearer|basic|token)[ \t]+)(?P<cred>[A-Za-z0-9._~+/=\-]{16,})")
+# A token used as the whole userinfo: https://<token>@github.com/org/repo.git
+_URL_USER_TOKEN = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^\s:/@\"'<>]{16,})(?=@)")
 _URL_PASSWORD = re.compile(
     r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@\"'<>]+:)(?P<pw>[^\s@/\"'<>]+)(?=@)")
 
@@ -177,6 +180,8 @@ def redact(text: str, extra_values: Iterable[str] = ()) -> str:
         text = pattern.sub(MARK, text)
     text = _AUTH_SCHEME.sub(lambda m: m.group("head") + MARK, text)
     text = _URL_PASSWORD.sub(lambda m: m.group("head") + MARK, text)
+    text = _URL_USER_TOKEN.sub(
+        lambda m: m.group("head") + MARK if looks_secret(m.group("user"), False) else m.group(0), text)
     text = _PAIR.sub(_redact_assignment, text)
     text = _ASSIGN_CALL.sub(_redact_call_defaults, text)
     text = _ASSIGN.sub(_redact_assignment, text)

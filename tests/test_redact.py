@@ -81,6 +81,7 @@ def test_private_key_blocks_including_unterminated():
     ("wandbApiKey = '{v}'", "mixed"),                   # camelCase
     ("aws_secret_access_key = {v}", "aws"),             # AWS's own documented example shape
     ("postgres://user:{v}@db:5432/app", "mixed"),       # URL credentials
+    ("git+https://{v}@github.com/org/private.git", "mixed"),  # token as the URL's user
 ])
 def test_secret_named_assignments(line, value):
     v = {"hex40": rand(40, "0123456789abcdef"), "mixed": rand(20) + "7",
@@ -109,6 +110,8 @@ def test_secret_named_assignments(line, value):
     "torch==2.4.1",
     "learning_rate = 2e-4",
     "key: value",
+    "git+https://git@github.com/org/repo.git",
+    "ssh://deploy-user@host.example.com/srv",
 ])
 def test_ordinary_text_is_left_alone(line):
     assert redact(line) == line
