@@ -516,6 +516,11 @@ def merge(heuristic: "Analysis", checked: Validated, *, origin: str) -> "Analysi
         reasoning.append("LLM suggestions not applied, .gpu-lol.yaml sets them: " + ", ".join(kept))
     if checked.reasoning:
         reasoning.append(f"LLM's reason: {checked.reasoning}")
+    llm_need = checked.fields.get("vram_required_gb") if any(t.startswith("vram_required_gb=") for t in taken) else None
+    estimate = float(heuristic.spec.vram_required_gb or 0)
+    if llm_need is not None and llm_need < 0.6 * estimate and estimate - llm_need >= 4:
+        warnings.append(f"the LLM puts the need at {llm_need:g} GB per GPU where the estimate is "
+                        f"{estimate:g} GB; if the run runs out of memory, use --no-llm")
     spec, notes = _finalize(spec, heuristic)
     reasoning.extend(notes)
     before, after = _price(heuristic.spec), _price(spec)

@@ -479,3 +479,15 @@ def test_server_text_echoing_the_key_is_redacted_from_the_warning(endpoint, inde
     endpoint.reply(400, {"error": {"message": f"bad key {KEY} for this model"}})
     out = llm.refine(index, heuristic())
     _assert_degraded(out, heuristic(), "HTTP 400: bad key [REDACTED] for this model")
+
+
+def test_an_llm_need_far_below_the_estimate_is_flagged(endpoint, index):
+    endpoint.answer({"vram_required_gb": 20})
+    out = llm.refine(index, heuristic(spec=EnvironmentSpec(workload_type="training", gpu_type="H200",
+                                                           vram_required_gb=108.0)))
+    assert out.spec.vram_required_gb == 20  # a valid field is used...
+    assert any("20 GB per GPU where the estimate is 108 GB" in w for w in out.warnings)  # ...and flagged
+    endpoint.answer({"vram_required_gb": 100})  # close to the estimate: no warning
+    assert llm.refine(index, heuristic(spec=EnvironmentSpec(workload_type="training", gpu_type="H200",
+                                                            vram_required_gb=104.0))).warnings == []
+    assert len(endpoint.requests) == 2
