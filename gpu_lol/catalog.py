@@ -1,14 +1,27 @@
 """The GPU catalog: every card gpu-lol can pick, its memory, price and per-provider names.
 
-The facts live in ``gpu_lol/data/gpus.yaml``; this module loads them once.
+The facts live in ``gpu_lol/data/gpus.yaml``; this module loads them once. Prices come from
+SkyPilot's cached catalog CSVs (``~/.sky/catalogs/v8/<cloud>/vms.csv``) when they are present, read
+directly with the csv module (importing SkyPilot would cost seconds), else from the built-in table.
 """
 
 from __future__ import annotations
 
+import csv
 import functools
+import os
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gpu_lol.data import load_yaml
+
+CATALOG_VERSION = "v8"
+DEFAULT_COUNTS = (1, 2, 4, 8)
+# gpu-lol provider -> SkyPilot's catalog directory for that cloud
+SKY_CLOUD_DIRS = {"runpod": "runpod", "vast": "vast", "lambda": "lambda"}
+SOURCE_SKY = "skypilot-catalog"
+SOURCE_BUILTIN = "built-in table"
 
 
 @dataclass(frozen=True)
@@ -19,9 +32,27 @@ class GPU:
     compute_capability: str
     providers: dict[str, str] = field(default_factory=dict)
     nvidia_smi: tuple[str, ...] = ()
+    # built-in on-demand prices: provider -> {count: total $/hr}
+    prices: dict[str, dict[int, float]] = field(default_factory=dict)
 
     def offered_by(self, provider: str) -> bool:
         return provider in self.providers
+
+
+def _parse_prices(gpu_id: str, raw: dict | None, providers: dict[str, str],
+                  fallback: float) -> dict[str, dict[int, float]]:
+    out: dict[str, dict[int, float]] = {}
+    raw = raw or {}
+    for provider in providers:
+        value = raw.get(provider, fallback)
+        if isinstance(value, dict):
+            out[provider] = {int(k): float(v) for k, v in value.items()}
+        else:
+            out[provider] = {n: round(float(value) * n, 4) for n in DEFAULT_COUNTS}
+    unknown = set(raw) - set(providers)
+    if unknown:
+        raise ValueError(f"gpus.yaml: {gpu_id}: prices for providers it does not list: {sorted(unknown)}")
+    return out
 
 
 @functools.lru_cache(maxsize=1)
@@ -35,6 +66,8 @@ def all_gpus() -> tuple[GPU, ...]:
             compute_capability=str(row["compute_capability"]),
             providers=dict(row["providers"]),
             nvidia_smi=tuple(row.get("nvidia_smi", ())),
+            prices=_parse_prices(row["id"], row.get("prices"), dict(row["providers"]),
+                                 float(row["price_hr"])),
         )
         for row in rows
     )
@@ -49,3 +82,220 @@ def get_gpu(gpu_id: str) -> GPU | None:
         if gpu.id == gpu_id:
             return gpu
     return None
+
+
+def provider_name(gpu_id: str, provider: str) -> str | None:
+    """SkyPilot's accelerator name for this card on this provider (None if not offered there)."""
+    gpu = get_gpu(gpu_id)
+    if gpu is None:
+        return None
+    return gpu.providers.get(provider)
+
+
+def _squash(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", name.lower())
+
+
+def gpu_for_nvidia_smi_name(name: str) -> GPU | None:
+    """The catalog card for a name nvidia-smi prints ("NVIDIA H100 80GB HBM3" -> H100-SXM)."""
+    if not name or not name.strip():
+        return None
+    wanted = _squash(name)
+    for gpu in all_gpus():
+        if any(_squash(n) == wanted for n in gpu.nvidia_smi):
+            return gpu
+    # Variants nvidia-smi prints that the table does not list verbatim.
+    text = name.lower()
+    text = text.replace("nvidia", "").replace("geforce", "").strip()
+    flat = _squash(text)
+    rules: list[tuple[bool, str]] = [
+        ("b200" in flat, "B200"),
+        ("h200" in flat, "H200"),
+        ("h100" in flat and "nvl" in flat, "H100-NVL"),
+        ("h100" in flat and "pcie" in flat, "H100"),
+        ("h100" in flat and ("sxm" in flat or "hbm3" in flat), "H100-SXM"),
+        ("a100" in flat and "80gb" in flat and "sxm" in flat, "A100-80GB-SXM"),
+        ("a100" in flat and "80gb" in flat, "A100-80GB"),
+        ("a100" in flat and "40gb" in flat, "A100"),
+        (flat in ("rtxa6000", "a6000"), "RTXA6000"),
+        ("rtx6000ada" in flat, "RTX6000-Ada"),
+        (flat == "l40s", "L40S"),
+        (flat == "l4", "L4"),
+        (flat == "a40", "A40"),
+        (flat == "rtx3090", "RTX3090"),
+        (flat == "rtx4090", "RTX4090"),
+        (flat == "rtx5090", "RTX5090"),
+    ]
+    for matched, gpu_id in rules:
+        if matched:
+            return get_gpu(gpu_id)
+    return None
+
+
+# ------------------------------------------------------------------------------ prices
+def sky_catalog_dir() -> Path:
+    """Where SkyPilot caches its catalogs (``~/.sky/catalogs/v8``; honours SKY_RUNTIME_DIR)."""
+    root = os.environ.get("SKY_RUNTIME_DIR") or "~"
+    return Path(root).expanduser() / ".sky" / "catalogs" / CATALOG_VERSION
+
+
+def _display(path: Path) -> str:
+    home = str(Path.home())
+    text = str(path)
+    if home and home != "/" and text.startswith(home + os.sep):
+        return "~" + text[len(home):]
+    return text
+
+
+def sky_source_label() -> str:
+    return f"{SOURCE_SKY} ({_display(sky_catalog_dir())})"
+
+
+@functools.lru_cache(maxsize=32)
+def _read_vms_cached(path: str, mtime_ns: int, size: int) -> dict[tuple[str, int], float] | None:
+    del mtime_ns, size  # cache key only
+    out: dict[tuple[str, int], float] = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields = set(reader.fieldnames or ())
+        if not {"AcceleratorName", "AcceleratorCount", "Price"} <= fields:
+            return None  # not a catalog we understand: fall back to the built-in table
+        for row in reader:
+            name = (row.get("AcceleratorName") or "").strip()
+            if not name:
+                continue
+            try:
+                count = int(float(row.get("AcceleratorCount") or "0"))
+                price = float(row.get("Price") or "")
+            except ValueError:
+                continue
+            if count < 1 or price <= 0:
+                continue
+            key = (name, count)
+            if key not in out or price < out[key]:
+                out[key] = price
+    return out
+
+
+def read_sky_prices(provider: str) -> dict[tuple[str, int], float] | None:
+    """{(SkyPilot accelerator name, count): cheapest on-demand $/hr} from SkyPilot's cached
+    ``vms.csv`` for this provider, or None when no readable catalog is cached (missing file, or
+    without the AcceleratorName/AcceleratorCount/Price columns).
+
+    Only AcceleratorName, AcceleratorCount and Price are read: the columns sit in a different order
+    for each cloud, and GpuInfo's memory is not trusted (RunPod writes ``SizeInMiB: 80`` for an
+    80 GB card); memory comes from gpus.yaml.
+    """
+    cloud = SKY_CLOUD_DIRS.get(provider)
+    if cloud is None:
+        return None
+    path = sky_catalog_dir() / cloud / "vms.csv"
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    try:
+        return _read_vms_cached(str(path), st.st_mtime_ns, st.st_size)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One way to rent ``count`` of a card on one provider."""
+
+    gpu_id: str
+    provider: str
+    count: int
+    price_hr: float  # total for all ``count`` cards
+    source: str      # SOURCE_SKY or SOURCE_BUILTIN
+
+
+def offers(providers: list[str] | tuple[str, ...] | None = None) -> list[Offer]:
+    """Every (card, provider, count) that can be rented, with its on-demand price.
+
+    Where SkyPilot's catalog for a provider is cached, it is the truth for that provider (SkyPilot
+    launches only what its catalog lists); otherwise the built-in table is used.
+    """
+    from gpu_lol.spec import PROVIDERS
+
+    wanted = list(providers) if providers else list(PROVIDERS)
+    sky = {p: read_sky_prices(p) for p in wanted}
+    out: list[Offer] = []
+    for gpu in all_gpus():
+        for provider in wanted:
+            sky_name = gpu.providers.get(provider)
+            if sky_name is None:
+                continue
+            table = sky[provider]
+            if table is not None:
+                for (name, count), price in table.items():
+                    if name == sky_name:
+                        out.append(Offer(gpu.id, provider, count, price, SOURCE_SKY))
+            else:
+                for count, price in gpu.prices.get(provider, {}).items():
+                    out.append(Offer(gpu.id, provider, count, price, SOURCE_BUILTIN))
+    return out
+
+
+def describe_sources(sources: set[str] | list[str]) -> str:
+    kinds = set(sources)
+    parts = []
+    if SOURCE_SKY in kinds:
+        parts.append(sky_source_label())
+    if SOURCE_BUILTIN in kinds or not parts:
+        parts.append(SOURCE_BUILTIN)
+    return " + ".join(parts)
+
+
+def price_table(providers: list[str] | tuple[str, ...] | None = None) -> tuple[dict[str, float], str]:
+    """Cheapest on-demand $/hr for one card of each GPU id offered by ``providers``, and the source.
+
+    The per-card price is the cheapest over providers and instance sizes (an 8-card instance counts
+    as its price / 8). The source is ``"skypilot-catalog (~/.sky/catalogs/v8)"``, ``"built-in
+    table"``, or both joined by `` + `` when only some providers have a cached catalog.
+    """
+    prices: dict[str, float] = {}
+    sources: set[str] = set()
+    for offer in offers(providers):
+        per_card = offer.price_hr / offer.count
+        if offer.gpu_id not in prices or per_card < prices[offer.gpu_id] - 1e-9:
+            prices[offer.gpu_id] = round(per_card, 4)
+        sources.add(offer.source)
+    return prices, describe_sources(sources)
+
+
+def catalog_rows(providers: list[str] | tuple[str, ...] | None = None,
+                 min_vram: float | None = None) -> list[dict]:
+    """The catalog as plain rows for `gpu-lol gpus`: one per card, cheapest first within memory."""
+    from gpu_lol.spec import PROVIDERS
+
+    wanted = list(providers) if providers else list(PROVIDERS)
+    by_gpu: dict[str, list[Offer]] = {}
+    for offer in offers(wanted):
+        by_gpu.setdefault(offer.gpu_id, []).append(offer)
+    rows = []
+    for gpu in all_gpus():
+        if min_vram is not None and gpu.vram_gb < min_vram:
+            continue
+        names = {p: gpu.providers[p] for p in wanted if p in gpu.providers}
+        if not names:
+            continue
+        gpu_offers = by_gpu.get(gpu.id, [])
+        offered = [p for p in wanted if any(o.provider == p for o in gpu_offers)]
+        per_card = min((o.price_hr / o.count for o in gpu_offers), default=None)
+        counts = sorted({o.count for o in gpu_offers})
+        sources = {o.source for o in gpu_offers}
+        rows.append({
+            "id": gpu.id,
+            "vram_gb": gpu.vram_gb,
+            "price_hr": round(per_card, 4) if per_card is not None else None,
+            "providers": offered,
+            "provider_names": {p: names[p] for p in offered},
+            "counts": counts,
+            "price_source": describe_sources(sources) if sources else None,
+            "not_offered": [p for p in names if p not in offered],
+            "compute_capability": gpu.compute_capability,
+        })
+    rows.sort(key=lambda r: (r["vram_gb"], r["price_hr"] if r["price_hr"] is not None else 1e9))
+    return rows
