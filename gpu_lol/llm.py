@@ -49,7 +49,6 @@ MAX_MODEL_NAME_CHARS = 128
 MAX_GPU_COUNT = 16
 MAX_VRAM_GB = 2000.0
 MAX_PARAMS_B = 2000.0
-OPTIONAL_PARAMS = ("response_format", "temperature")
 
 # A model id: "meta-llama/Llama-3.1-8B-Instruct", "llama3:8b", "Qwen/Qwen2.5-7B". No spaces,
 # quotes, shell metacharacters, "..", or a leading "-", "/" or ".".
@@ -491,12 +490,11 @@ def _fixed(name: str, config_fields: list[str]) -> bool:
 
 def merge(heuristic: "Analysis", checked: Validated, *, origin: str) -> "Analysis":
     """A new Analysis: the heuristic one with the LLM's valid fields in, then the guardrails."""
-    from gpu_lol.analyzer.result import Analysis
-
     spec = copy.deepcopy(heuristic.spec)
     reasoning = list(heuristic.reasoning)
     warnings = list(heuristic.warnings) + checked.warnings
     taken: list[str] = []
+    taken_names: set[str] = set()
     kept: list[str] = []
     for name, value in checked.fields.items():
         old = _get(spec, name)
@@ -505,6 +503,7 @@ def merge(heuristic: "Analysis", checked: Validated, *, origin: str) -> "Analysi
                 kept.append(f"{name} {_show(value, 40)}")
             continue
         _set(spec, name, value)
+        taken_names.add(name)
         taken.append(f"{name}={_plain(value)}" + ("" if value == old else f" (heuristics: {_plain(old)})"))
     if taken:
         reasoning.append(f"LLM ({origin}) set: " + ", ".join(taken))
@@ -516,7 +515,7 @@ def merge(heuristic: "Analysis", checked: Validated, *, origin: str) -> "Analysi
         reasoning.append("LLM suggestions not applied, .gpu-lol.yaml sets them: " + ", ".join(kept))
     if checked.reasoning:
         reasoning.append(f"LLM's reason: {checked.reasoning}")
-    llm_need = checked.fields.get("vram_required_gb") if any(t.startswith("vram_required_gb=") for t in taken) else None
+    llm_need = checked.fields["vram_required_gb"] if "vram_required_gb" in taken_names else None
     estimate = float(heuristic.spec.vram_required_gb or 0)
     if llm_need is not None and llm_need < 0.6 * estimate and estimate - llm_need >= 4:
         warnings.append(f"the LLM puts the need at {llm_need:g} GB per GPU where the estimate is "
@@ -530,9 +529,11 @@ def merge(heuristic: "Analysis", checked: Validated, *, origin: str) -> "Analysi
             + (f"{after / before:.1f}x the heuristics' ({heuristic.spec.gpu_count}x "
                f"{heuristic.spec.gpu_type}, ~${before:.2f}/h)" if before else "more than the heuristics' (no GPU)")
             + "; check it before `gpu-lol up` (or run with --no-llm)")
-    return Analysis(spec=spec, reasoning=reasoning, source="llm" if taken else heuristic.source,
-                    warnings=warnings, config_fields=list(heuristic.config_fields),
-                    repo=heuristic.repo)
+    out = copy.copy(heuristic)  # keeps any field of Analysis this module does not know about
+    out.spec, out.reasoning, out.warnings = spec, reasoning, warnings
+    out.config_fields = list(heuristic.config_fields)
+    out.source = "llm" if taken else heuristic.source
+    return out
 
 
 def _plain(value: Any) -> str:
