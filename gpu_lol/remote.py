@@ -1,0 +1,666 @@
+"""The transport to a machine: OpenSSH, inline, in the synced workdir.
+
+A target (a SkyPilot cluster or the user's own host) becomes an ``ssh`` argv:
+
+* SkyPilot clusters: ``ssh -F ~/.sky/generated/ssh/<cluster> <cluster>`` (the config SkyPilot
+  writes at launch), workdir ``~/sky_workdir``.
+* Host targets: ``ssh -F $GPU_LOL_HOME/ssh/<name>.conf <host>``, a config gpu-lol writes with
+  its own ``known_hosts`` (``StrictHostKeyChecking accept-new``); the user's ``~/.ssh/config`` is
+  included after it, so jump hosts and aliases defined there still work.
+
+Every call shares one master connection per machine (``ControlMaster``/``ControlPersist``, the
+socket under ``$GPU_LOL_HOME``), so repeated commands skip the handshake. Non-interactive calls
+use ``BatchMode`` and a connect timeout: they fail fast instead of prompting.
+
+Commands run as ``bash --login -c SCRIPT`` (the login profile loads the image's environment, as
+SkyPilot does for its own commands) after ``cd`` into the workdir, with the host's virtualenv
+activated and the spec's non-secret ``envs`` exported. ``run`` streams the remote output live and
+returns the remote exit code; Ctrl-C is delivered to the remote process group (through the pty
+when there is a terminal, otherwise by signalling the remote group over the master connection)
+and the output keeps streaming until the remote command exits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gpu_lol import paths
+from gpu_lol.errors import OperationError, UsageError
+from gpu_lol.state import KIND_HOST, KIND_SKY, Target
+
+SKY_WORKDIR = "~/sky_workdir"
+CONNECT_TIMEOUT_S = 15
+CONTROL_PERSIST = "10m"
+SSH_EXIT_ERROR = 255
+# ssh appends ".XXXXXXXXXXXXXXXX" to the control path while it creates the socket; Unix socket
+# paths hold 104 bytes on macOS (108 on Linux). %C expands to 40 hex characters.
+_SOCKET_PATH_MAX = 104
+_CONTROL_NAME_LEN = 40 + 17 + 1
+# Where a host target keeps gpu-lol's own files, relative to its workdir.
+HOST_META_DIR = ".gpu-lol"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How to reach one target: the ssh config file, the destination alias and the workdir."""
+
+    target: Target
+    config_file: Path
+    alias: str
+    workdir: str  # as the remote shell sees it: absolute or "~/..."
+    venv: str | None = None  # host targets: the virtualenv to activate
+
+    @property
+    def label(self) -> str:
+        if self.target.kind == KIND_HOST:
+            return f"{self.target.name} ({host_label(self.target)})"
+        return self.target.name
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths and ssh config
+
+
+def sky_ssh_config(cluster: str) -> Path:
+    return paths.sky_home() / "generated" / "ssh" / cluster
+
+
+def host_ssh_config(name: str) -> Path:
+    return paths.home() / "ssh" / f"{name}.conf"
+
+
+def known_hosts_file() -> Path:
+    return paths.home() / "ssh" / "known_hosts"
+
+
+def host_label(target: Target) -> str:
+    extra = target.extra
+    text = extra.get("host", "?")
+    if ":" in text:
+        text = f"[{text}]"
+    if extra.get("user"):
+        text = f"{extra['user']}@{text}"
+    if extra.get("port"):
+        text += f":{extra['port']}"
+    return text
+
+
+def workdir_of(target: Target) -> str:
+    workdir = target.extra.get("workdir")
+    if workdir:
+        return str(workdir)
+    if target.kind == KIND_SKY:
+        return SKY_WORKDIR
+    raise OperationError(f"the record of '{target.name}' has no workdir",
+                         f"run `gpu-lol down {target.name}` and `gpu-lol up --host ...` again")
+
+
+def host_meta_dir(workdir: str) -> str:
+    return workdir.rstrip("/") + "/" + HOST_META_DIR
+
+
+def _ssh_config_value(value: str) -> str:
+    """A value for an ssh_config line: quoted when it holds spaces."""
+    if any(c in value for c in "\r\n\0"):
+        raise UsageError(f"'{value!r}' cannot go into an ssh config", None)
+    if any(c.isspace() for c in value) or '"' in value or not value:
+        if '"' in value:
+            raise UsageError(f"'{value}' has a double quote; ssh configs cannot hold it", None)
+        return f'"{value}"'
+    return value
+
+
+def render_host_config(target: Target) -> str:
+    """The ssh config gpu-lol writes for a host target."""
+    extra = target.extra
+    host = str(extra.get("host") or "")
+    if not host or host.startswith("-"):
+        raise OperationError(f"the record of '{target.name}' has no valid host",
+                             f"run `gpu-lol down {target.name}` and `gpu-lol up --host ...` again")
+    lines = [
+        f"# Written by gpu-lol for host target '{target.name}'; rewritten on each use.",
+        "# Put your own settings in ~/.ssh/config (included below).",
+        f"Host {_ssh_config_value(host)}",
+    ]
+    if extra.get("user"):
+        lines.append(f"  User {_ssh_config_value(str(extra['user']))}")
+    if extra.get("port"):
+        lines.append(f"  Port {int(extra['port'])}")
+    if extra.get("identity"):
+        lines.append(f"  IdentityFile {_ssh_config_value(str(extra['identity']))}")
+        lines.append("  IdentitiesOnly yes")
+    lines += [
+        f"  UserKnownHostsFile {_ssh_config_value(str(known_hosts_file()))}",
+        "  StrictHostKeyChecking accept-new",
+        "  ServerAliveInterval 15",
+        "  ServerAliveCountMax 4",
+    ]
+    user_config = Path.home() / ".ssh" / "config"
+    lines += ["Match all", f"  Include {_ssh_config_value(str(user_config))}", ""]
+    return "\n".join(lines)
+
+
+def write_host_config(target: Target) -> Path:
+    path = host_ssh_config(target.name)
+    text = render_host_config(target)
+    paths.ensure_dir(path.parent)
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return path
+    except OSError:
+        pass
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+    return path
+
+
+def endpoint(target: Target) -> Endpoint:
+    """Resolve a target to its ssh config, alias and workdir (clear errors when it cannot)."""
+    if target.kind == KIND_SKY:
+        config = sky_ssh_config(target.name)
+        if not config.is_file():
+            raise OperationError(
+                f"no SSH config for cluster '{target.name}' ({config} is missing)",
+                f"`gpu-lol info {target.name}` rewrites it when the cluster is up (or `sky status "
+                f"{target.name}`); if the cluster is gone, launch again with `gpu-lol up`")
+        return Endpoint(target, config, target.name, workdir_of(target))
+    if target.kind == KIND_HOST:
+        config = write_host_config(target)
+        venv = target.extra.get("venv") or None
+        return Endpoint(target, config, str(target.extra["host"]), workdir_of(target), venv)
+    raise OperationError(f"'{target.name}' has an unknown kind '{target.kind}'",
+                         f"delete its record with `gpu-lol down {target.name}`")
+
+
+# ---------------------------------------------------------------------------------------------
+# ssh argv
+
+
+def control_dir() -> Path | None:
+    """A private directory for ControlMaster sockets, short enough for the socket path limit."""
+    preferred = paths.home() / "cm"
+    if len(str(preferred)) + _CONTROL_NAME_LEN < _SOCKET_PATH_MAX:
+        try:
+            return paths.ensure_dir(preferred)
+        except OSError:
+            pass
+    # $GPU_LOL_HOME is too deep: a short per-user directory in /tmp, one per gpu-lol home.
+    digest = hashlib.sha1(str(paths.home()).encode()).hexdigest()[:8]
+    base = Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
+    short = base / f"gpu-lol-{os.getuid()}-{digest}"
+    try:
+        short.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(short)
+    except OSError:
+        return None
+    # Never use a directory someone else created or can write to.
+    import stat as stat_mod
+
+    if not stat_mod.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return None
+    if len(str(short)) + _CONTROL_NAME_LEN >= _SOCKET_PATH_MAX:
+        return None
+    return short
+
+
+def ssh_options(*, batch: bool, multiplex: bool = True) -> list[str]:
+    opts = ["-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}", "-o", "LogLevel=ERROR"]
+    if batch:
+        opts += ["-o", "BatchMode=yes"]
+    directory = control_dir() if multiplex else None
+    if directory is not None:
+        opts += ["-o", "ControlMaster=auto", "-o", f"ControlPath={directory}/%C",
+                 "-o", f"ControlPersist={CONTROL_PERSIST}"]
+    else:
+        opts += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
+    return opts
+
+
+def _ssh_prefix(ep: Endpoint, *, batch: bool) -> list[str]:
+    return ["ssh", "-F", str(ep.config_file), *ssh_options(batch=batch)]
+
+
+def ssh_argv(target: Target, *, interactive: bool = False) -> list[str]:
+    """``ssh`` argv that reaches ``target`` (append a remote command to run one).
+
+    ``interactive`` forces a terminal (``-tt``) and allows prompts (no ``BatchMode``).
+    """
+    ep = endpoint(target)
+    argv = _ssh_prefix(ep, batch=not interactive)
+    if interactive:
+        argv.append("-tt")
+    return argv + [ep.alias]
+
+
+def ssh_command_for_rsync(target: Target) -> list[str]:
+    """The ssh argv rsync uses as its remote shell (rsync adds the host itself)."""
+    return _ssh_prefix(endpoint(target), batch=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Remote scripts
+
+
+def shell_path(path: str) -> str:
+    """Quote a remote path for the shell, keeping a leading ``~/`` expandable."""
+    if path == "~":
+        return "~"
+    if path.startswith("~/"):
+        rest = path[2:]
+        return "~/" + shlex.quote(rest) if rest else "~/"
+    return shlex.quote(path)
+
+
+def command_text(command: list[str] | str) -> str:
+    """One argument is a shell command line run as written; several are quoted one by one."""
+    if isinstance(command, str):
+        return command
+    command = list(command)
+    if len(command) == 1:
+        return command[0]
+    return " ".join(shlex.quote(part) for part in command)
+
+
+def _env_exports(target: Target) -> list[str]:
+    from gpu_lol.sensitive import is_secret_env_name
+
+    out = []
+    envs = (target.spec or {}).get("envs") or {}
+    for key, value in envs.items():
+        if not isinstance(key, str) or not key.isidentifier() or is_secret_env_name(key):
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        out.append(f"export {key}={shlex.quote(str(value))}")
+    return out
+
+
+def prelude(ep: Endpoint, *, must_cd: bool = True, quiet: bool = False) -> list[str]:
+    """Script lines that enter the workdir, activate the host's venv and export the envs."""
+    wd = shell_path(ep.workdir)
+    name = ep.target.name
+    if quiet:
+        lines = [f"cd {wd} 2>/dev/null || true"]
+    elif must_cd:
+        lines = [f"cd {wd} 2>/dev/null || {{ echo {shlex.quote(f'gpu-lol: the workdir {ep.workdir} does not exist on {name}')}"
+                 f" >&2; echo {shlex.quote(f'gpu-lol: sync it with: gpu-lol exec {name} --sync -- true')} >&2; exit 1; }}"]
+    else:
+        lines = [f"cd {wd} 2>/dev/null || echo {shlex.quote(f'gpu-lol: the workdir {ep.workdir} does not exist on {name}; staying in the home directory')} >&2"]
+    if ep.venv:
+        activate = shell_path(ep.venv.rstrip("/") + "/bin/activate")
+        lines.append(f"if [ -f {activate} ]; then . {activate}; else echo "
+                     f"{shlex.quote(f'gpu-lol: warning: no virtualenv at {ep.venv} (did setup finish? see gpu-lol logs {name})')} >&2; fi")
+    lines += _env_exports(ep.target)
+    return lines
+
+
+def wrap_login(script: str) -> str:
+    """The remote command: the script in a bash login shell, whatever the user's shell is."""
+    return "exec bash --login -c " + shlex.quote(script)
+
+
+def exec_script(ep: Endpoint, command: list[str] | str, *, pidfile: str | None = None) -> str:
+    lines = prelude(ep)
+    if pidfile:
+        # The login bash is the process-group leader of the session (sshd calls setsid and the
+        # user's shell execs it), so "kill -- -PID" reaches the command and its children.
+        lines.append(f"echo $$ > {shlex.quote(pidfile)}")
+        lines.append(f"trap 'rm -f {shlex.quote(pidfile)}' EXIT")
+    lines.append(command_text(command))
+    return "\n".join(lines) + "\n"
+
+
+def interactive_script(ep: Endpoint, command: list[str] | str | None) -> str:
+    lines = prelude(ep, must_cd=bool(command))
+    if command:
+        lines.append(command_text(command))
+        return "\n".join(lines) + "\n"
+    # An interactive shell that keeps the workdir, the venv and the envs: bash reads its rc
+    # file and then ours re-activates the venv (a .bashrc often resets PATH).
+    if ep.venv:
+        rcfile = shell_path(host_meta_dir(ep.workdir) + "/bashrc")
+        lines.append(f"if [ -f {rcfile} ]; then exec bash --rcfile {rcfile} -i; fi")
+    lines.append("exec bash -i")
+    return "\n".join(lines) + "\n"
+
+
+def host_rcfile(target: Target) -> str:
+    """The rc file ``gpu-lol ssh`` starts on a host: the user's bashrc, then the venv."""
+    ep_venv = target.extra.get("venv")
+    workdir = workdir_of(target)
+    lines = ["# Written by gpu-lol: your ~/.bashrc, then this target's virtualenv and workdir.",
+             "[ -f ~/.bashrc ] && . ~/.bashrc"]
+    if ep_venv:
+        activate = shell_path(str(ep_venv).rstrip("/") + "/bin/activate")
+        lines.append(f"[ -f {activate} ] && . {activate}")
+    lines.append(f"cd {shell_path(workdir)} 2>/dev/null || true")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def _error_hint(message: str, ep: Endpoint) -> str:
+    lower = message.lower()
+    name = ep.target.name
+    if ep.target.kind == KIND_SKY:
+        return f"check the cluster with `gpu-lol ls` or `sky status {name}`"
+    port = ep.target.extra.get("port") or 22
+    if "connection refused" in lower:
+        return f"is sshd running on {ep.target.extra.get('host')} port {port}?"
+    if "permission denied" in lower:
+        return ("the host refused the key: pass --identity KEY whose .pub is in the host's "
+                "~/.ssh/authorized_keys")
+    if "could not resolve" in lower or "name or service not known" in lower:
+        return "check the host name (or its entry in ~/.ssh/config)"
+    if "timed out" in lower:
+        return "the host did not answer: is it up and reachable (VPN, firewall)?"
+    if "host key" in lower or "identification has changed" in lower:
+        return (f"the host key changed since gpu-lol first connected; if that is expected, delete "
+                f"the host's line from {known_hosts_file()}")
+    return f"try `ssh -F {ep.config_file} {ep.alias}` to see the full error"
+
+
+def _last_log_line(log_path: Path) -> str:
+    try:
+        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    lines = [line for line in lines if line and not line.lower().startswith("warning: permanently added")]
+    return lines[-1] if lines else ""
+
+
+def connection_error(ep: Endpoint, message: str) -> OperationError:
+    message = message or "ssh failed with no message"
+    return OperationError(f"cannot reach {ep.label}: {message}", _error_hint(message, ep))
+
+
+class _LogFile:
+    """A scratch file for ssh's own messages (``-E``), so errors are ours to report."""
+
+    def __init__(self) -> None:
+        directory = paths.state_dir("ssh", "logs")
+        fd, name = tempfile.mkstemp(prefix="ssh-", suffix=".log", dir=directory)
+        os.close(fd)
+        self.path = Path(name)
+
+    def last_line(self) -> str:
+        return _last_log_line(self.path)
+
+    def close(self) -> None:
+        try:
+            self.path.unlink()
+        except OSError:
+            pass
+
+
+@dataclass
+class Captured:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def capture(target: Target, command: list[str] | str, *, input: str | None = None,
+            timeout: float | None = 120, cd: str = "require", login: bool = True) -> Captured:
+    """Run a command and collect its output (for probes and checks, not for users' commands).
+
+    ``cd``: "require" (enter the workdir or fail), "try" (enter it if it exists; the venv and
+    envs apply either way) or "skip" (run in the home directory, nothing activated). Raises
+    OperationError when the machine cannot be reached; otherwise returns the remote exit code and
+    output.
+    """
+    ep = endpoint(target)
+    lines = [] if cd == "skip" else prelude(ep, must_cd=cd == "require", quiet=cd == "try")
+    script = "\n".join(lines + [command_text(command)]) + "\n"
+    remote = wrap_login(script) if login else "exec bash -c " + shlex.quote(script)
+    log = _LogFile()
+    argv = _ssh_prefix(ep, batch=True) + ["-E", str(log.path), ep.alias, remote]
+    try:
+        try:
+            proc = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout,
+                                  stdin=None if input is not None else subprocess.DEVNULL,
+                                  errors="replace")
+        except subprocess.TimeoutExpired:
+            raise OperationError(f"{ep.label} did not answer within {timeout:.0f}s",
+                                 _error_hint("timed out", ep)) from None
+        except FileNotFoundError:
+            raise OperationError("ssh is not installed", "install OpenSSH (the openssh-client package)") from None
+        if proc.returncode == SSH_EXIT_ERROR and log.last_line():
+            raise connection_error(ep, log.last_line())
+        return Captured(proc.returncode, proc.stdout, proc.stderr)
+    finally:
+        log.close()
+
+
+def check_reachable(target: Target, timeout: float = 30) -> None:
+    """Raise a clear OperationError unless a trivial command runs on the target."""
+    result = capture(target, "true", cd="skip", login=False, timeout=timeout)
+    if result.returncode != 0:
+        ep = endpoint(target)
+        raise connection_error(ep, (result.stderr.strip().splitlines() or [""])[-1])
+
+
+def run(target: Target, command: list[str] | str, *, tty: bool = False, sync: bool = False,
+        stdout: Any = None) -> int:
+    """Run a command on the target, streaming its output; returns the remote exit code.
+
+    ``command``: a list of several arguments is run verbatim (each quoted); a single string (or
+    a one-element list) is a shell command line. ``tty`` allocates a terminal (Ctrl-C then goes
+    through it). An empty command with ``tty`` opens an interactive shell in the workdir.
+    ``sync`` copies the repo to the workdir first (see :func:`sync_repo`). ``stdout``: where
+    the remote stdout goes (default: ours).
+    """
+    if sync:
+        sync_repo(target)
+    ep = endpoint(target)
+    log = _LogFile()
+    pidfile = None
+    if tty:
+        script = interactive_script(ep, command or None)
+        argv = _ssh_prefix(ep, batch=False) + ["-E", str(log.path), "-tt", ep.alias, wrap_login(script)]
+    else:
+        if not command:
+            raise UsageError("no command given", "put the command after --, e.g. gpu-lol exec -- nvidia-smi")
+        pidfile = f"/tmp/gpu-lol-exec-{uuid.uuid4().hex[:16]}.pid"
+        script = exec_script(ep, command, pidfile=pidfile)
+        argv = _ssh_prefix(ep, batch=True) + ["-E", str(log.path), ep.alias, wrap_login(script)]
+    try:
+        rc = _stream(argv, ep, pidfile=pidfile, own_session=not tty, stdout=stdout)
+        if rc == SSH_EXIT_ERROR and log.last_line():
+            raise connection_error(ep, log.last_line())
+        return rc
+    except FileNotFoundError:
+        raise OperationError("ssh is not installed", "install OpenSSH (the openssh-client package)") from None
+    finally:
+        log.close()
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _stream(argv: list[str], ep: Endpoint, *, pidfile: str | None, own_session: bool,
+            stdout: Any = None) -> int:
+    """Run ssh with our stdio; forward interrupts to the remote process group."""
+    # Without a pty, ssh runs in its own session so a terminal Ctrl-C reaches only us: we pass
+    # it on to the remote group and keep streaming until the remote command has exited.
+    proc = subprocess.Popen(argv, start_new_session=own_session, stdout=stdout)
+    restore = _install_signal_handlers() if own_session else None
+    interrupts = 0
+    try:
+        while True:
+            try:
+                return proc.wait()
+            except (KeyboardInterrupt, _Interrupted):
+                interrupts += 1
+                if not own_session:
+                    # A pty: ssh got the signal (or the ^C travelled through the terminal).
+                    if interrupts >= 3:
+                        proc.kill()
+                    continue
+                if interrupts >= 3 or pidfile is None:
+                    proc.kill()
+                    proc.wait()
+                    return 130
+                sig = "INT" if interrupts == 1 else "TERM"
+                sys.stderr.write(f"\ngpu-lol: sending SIG{sig} to the command on {ep.target.name}"
+                                 f"{' (again to force-stop the local ssh)' if interrupts == 2 else ''}\n")
+                sys.stderr.flush()
+                _signal_remote(ep, pidfile, sig)
+    finally:
+        if restore:
+            restore()
+
+
+def _install_signal_handlers():
+    if not _in_main_thread():
+        return None
+
+    def raise_interrupt(signum, frame):  # noqa: ARG001
+        raise _Interrupted()
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            previous[sig] = signal.signal(sig, raise_interrupt)
+        except (ValueError, OSError):
+            pass
+
+    def restore():
+        for sig, handler in previous.items():
+            try:
+                signal.signal(sig, handler)
+            except (ValueError, OSError):
+                pass
+
+    return restore
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _signal_remote(ep: Endpoint, pidfile: str, sig: str) -> None:
+    pf = shlex.quote(pidfile)
+    script = (f"pid=$(cat {pf} 2>/dev/null) || exit 0\n"
+              f"kill -{sig} -- -\"$pid\" 2>/dev/null || kill -{sig} \"$pid\" 2>/dev/null || true\n")
+    argv = _ssh_prefix(ep, batch=True) + [ep.alias, "exec bash -c " + shlex.quote(script)]
+    try:
+        subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=CONNECT_TIMEOUT_S + 5)
+    except (subprocess.TimeoutExpired, OSError):
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Sync and connection lifetime
+
+
+def rsync_destination(ep: Endpoint) -> str:
+    """``host:path`` for rsync (rsync adds the host to our ssh argv; the path is relative to
+    the remote home when the workdir starts with ``~/``)."""
+    path = ep.workdir
+    if path.startswith("~/"):
+        path = path[2:]
+    host = ep.alias
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{path.rstrip('/')}/"
+
+
+def sync_repo(target: Target, repo: Path | None = None, *, quiet: bool = False):
+    """rsync the repo (the files SkyPilot would send; see gpu_lol.sync) to the workdir."""
+    from gpu_lol import sync
+    from gpu_lol.console import info, warn
+
+    repo = Path(repo or target.repo)
+    if not repo.is_dir():
+        raise OperationError(f"the repo {repo} of '{target.name}' does not exist here",
+                             "run from the repo, or launch again from where it lives now")
+    ep = endpoint(target)
+    plan = sync.plan(repo)
+    for message in plan.warnings:
+        warn(message)
+    if not quiet:
+        info(f"syncing {repo} to {ep.target.name}:{ep.workdir}: {plan.summary()}")
+    mk = capture(target, f"mkdir -p -- {shell_path(ep.workdir)}", cd="skip", login=False)
+    if mk.returncode != 0:
+        raise OperationError(f"cannot create {ep.workdir} on {ep.label}: "
+                             f"{(mk.stderr.strip().splitlines() or ['?'])[-1]}",
+                             "pick another --workdir")
+    scratch = paths.state_dir("ssh", "logs")
+    fd, files_from = tempfile.mkstemp(prefix="rsync-", suffix=".list", dir=scratch)
+    os.close(fd)
+    try:
+        argv = sync.rsync_argv(plan, rsync_destination(ep), _ssh_prefix(ep, batch=True), Path(files_from))
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  errors="replace")
+        except FileNotFoundError:
+            raise OperationError("rsync is not installed here", "install rsync") from None
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+            hint = "install rsync on the machine" if "command not found" in proc.stderr else \
+                f"check that {ep.workdir} is writable on {ep.target.name}"
+            raise OperationError(f"rsync to {ep.label} failed: {last}", hint)
+        if not quiet:
+            info(f"synced in {time.monotonic() - started:.1f}s")
+    finally:
+        os.unlink(files_from)
+    return plan
+
+
+def close(target: Target) -> None:
+    """Stop the shared master connection to the target, if one is running."""
+    try:
+        ep = endpoint(target)
+    except OperationError:
+        return
+    argv = _ssh_prefix(ep, batch=True) + ["-O", "exit", ep.alias]
+    try:
+        subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+    except (subprocess.TimeoutExpired, OSError):
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Logs
+
+
+def stream_logs(target: Target, *, follow: bool = False, tail: int = 0, provision: bool = False) -> int:
+    """Print the target's logs: a host's setup log (over SSH); a cluster's latest job log
+    (setup and run output, through SkyPilot) or with ``provision`` its provisioning log."""
+    if target.kind == KIND_HOST:
+        from gpu_lol.hosts import setup_log_path
+
+        log = shell_path(setup_log_path(target))
+        count = f"-n {int(tail)}" if tail and tail > 0 else "-n +1"
+        follow_flag = " -F" if follow else ""
+        script = (f"if [ ! -f {log} ]; then echo {shlex.quote(f'gpu-lol: no setup log on {target.name} yet')} >&2; "
+                  f"exit 1; fi\ntail {count}{follow_flag} {log}")
+        return run(target, script)
+    import sky  # only here: a cluster's logs go through SkyPilot's API server
+
+    from gpu_lol import skypilot
+
+    if provision:
+        return int(skypilot.call(sky.tail_provision_logs, target.name, follow=follow, tail=tail) or 0)
+    return int(skypilot.call(sky.tail_logs, target.name, None, follow, tail=tail) or 0)

@@ -1,0 +1,272 @@
+"""The SSH transport against a real OpenSSH server on 127.0.0.1 (tests/sshd.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gpu_lol import paths, remote, state
+from gpu_lol.errors import OperationError, UsageError
+from gpu_lol.state import Target
+from sshd import remote_tmp, sshd_server  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.slow
+
+
+def host_target(server, workdir: Path, name: str = "box", **spec) -> Target:
+    target = Target(name=name, kind="host", repo=str(workdir), spec=spec,
+                    extra={"host": server.host, "user": server.user, "port": server.port,
+                           "identity": str(server.identity), "workdir": str(workdir), "venv": None})
+    state.save(target)
+    return target
+
+
+@pytest.fixture
+def box(sshd_server, remote_tmp):  # noqa: F811
+    workdir = remote_tmp / "work dir"
+    workdir.mkdir()
+    target = host_target(sshd_server, workdir, envs={"GREETING": "hello world", "HF_TOKEN": "sekrit"})
+    yield target
+    remote.close(target)
+
+
+# ---------------------------------------------------------------------------------------------
+# argv and config (no server needed)
+
+
+def test_host_config_has_own_known_hosts_and_includes_user_config(tmp_path):
+    target = Target(name="lab", kind="host", repo=str(tmp_path),
+                    extra={"host": "gpu.example.org", "user": "me", "port": 2222,
+                           "identity": "/keys/my key", "workdir": "~/gpu-lol/lab"})
+    argv = remote.ssh_argv(target)
+    config = remote.host_ssh_config("lab")
+    assert argv[:3] == ["ssh", "-F", str(config)]
+    assert argv[-1] == "gpu.example.org"
+    assert "BatchMode=yes" in argv and any(a.startswith("ControlPath=") and a.endswith("/%C") for a in argv)
+    text = config.read_text()
+    assert "Host gpu.example.org\n  User me\n  Port 2222\n" in text
+    assert 'IdentityFile "/keys/my key"' in text
+    assert f"UserKnownHostsFile {remote.known_hosts_file()}" in text
+    assert "StrictHostKeyChecking accept-new" in text
+    assert f"Include {Path.home() / '.ssh' / 'config'}" in text.split("Match all", 1)[1]
+    assert oct(config.stat().st_mode & 0o777) == "0o600"
+    interactive = remote.ssh_argv(target, interactive=True)
+    assert "-tt" in interactive and "BatchMode=yes" not in interactive
+
+
+def test_sky_target_without_ssh_config_is_a_clear_error(tmp_path):
+    target = Target(name="gpu-lol-x", kind="sky", repo=str(tmp_path))
+    with pytest.raises(OperationError) as err:
+        remote.ssh_argv(target)
+    assert "no SSH config for cluster 'gpu-lol-x'" in err.value.message
+    assert "sky status gpu-lol-x" in err.value.hint
+
+
+def test_sky_target_uses_skypilot_generated_config(tmp_path):
+    config = Path.home() / ".sky" / "generated" / "ssh" / "gpu-lol-x"
+    config.parent.mkdir(parents=True)
+    config.write_text("Host gpu-lol-x\n  HostName 10.1.2.3\n")
+    target = Target(name="gpu-lol-x", kind="sky", repo=str(tmp_path))
+    argv = remote.ssh_argv(target)
+    assert argv[:3] == ["ssh", "-F", str(config)] and argv[-1] == "gpu-lol-x"
+    assert remote.workdir_of(target) == "~/sky_workdir"
+
+
+def test_control_dir_falls_back_to_short_path_when_home_is_deep(monkeypatch, tmp_path):
+    deep = tmp_path / ("d" * 80) / ".gpu-lol"
+    monkeypatch.setenv("GPU_LOL_HOME", str(deep))
+    directory = remote.control_dir()
+    assert directory is not None and len(str(directory)) + 58 < 104
+    assert not str(directory).startswith(str(deep))
+    assert oct(directory.stat().st_mode & 0o777) == "0o700"
+    # the same gpu-lol home always maps to the same directory
+    assert remote.control_dir() == directory
+
+
+def test_command_text_quotes_several_words_and_keeps_one_line():
+    assert remote.command_text(["echo", "a b", "$HOME", "x;y"]) == "echo 'a b' '$HOME' 'x;y'"
+    assert remote.command_text(["python train.py | tee log"]) == "python train.py | tee log"
+    assert remote.shell_path("~/sky_workdir") == "~/sky_workdir"
+    assert remote.shell_path("~/a b") == "~/'a b'"
+    assert remote.shell_path("/x/$(rm -rf ~)") == "'/x/$(rm -rf ~)'"
+
+
+# ---------------------------------------------------------------------------------------------
+# Against the loopback sshd
+
+
+def test_exec_arguments_arrive_verbatim(box, capfd):
+    words = ["a b", "it's", '"double"', "$HOME", "x;y", "`id`", "*", "tab\there", ""]
+    rc = remote.run(box, ["printf", "[%s]\\n", *words])
+    out = capfd.readouterr().out
+    assert rc == 0
+    assert out.splitlines() == [f"[{w}]" for w in words]
+
+
+def test_exec_single_argument_is_a_shell_line_in_the_workdir(box, capfd):
+    rc = remote.run(box, ["pwd; echo one two three | wc -w; echo \"$GREETING\"; echo \"token=${HF_TOKEN:-unset}\""])
+    out = capfd.readouterr().out.splitlines()
+    assert rc == 0
+    assert out[0] == box.extra["workdir"]
+    assert out[1].strip() == "3"
+    assert out[2] == "hello world"  # spec envs are exported ...
+    assert out[3] == "token=unset"  # ... but never secret ones
+
+
+def test_exit_code_and_stderr_come_back(box, capfd):
+    assert remote.run(box, ["sh", "-c", "echo oops >&2; exit 3"]) == 3
+    assert "oops" in capfd.readouterr().err
+    assert remote.run(box, "exit 0") == 0
+
+
+def test_stdin_is_forwarded(box, tmp_path):
+    script = tmp_path / "in.txt"
+    script.write_text("from stdin\n")
+    out = tmp_path / "out.txt"
+    code = (
+        "import sys; sys.path.insert(0, %r); from gpu_lol import remote, state; "
+        "sys.exit(remote.run(state.load('box'), ['cat']))" % str(Path(__file__).resolve().parent.parent))
+    with open(script, "rb") as stdin, open(out, "wb") as stdout:
+        proc = subprocess.run([sys.executable, "-c", code], stdin=stdin, stdout=stdout, timeout=60,
+                              env=os.environ.copy())
+    assert proc.returncode == 0
+    assert out.read_text() == "from stdin\n"
+
+
+def test_missing_workdir_fails_clearly(sshd_server, remote_tmp, capfd):  # noqa: F811
+    target = host_target(sshd_server, remote_tmp / "not-there", name="gone")
+    try:
+        assert remote.run(target, ["true"]) == 1
+        err = capfd.readouterr().err
+        assert "the workdir" in err and "does not exist on gone" in err
+    finally:
+        remote.close(target)
+
+
+def test_multiplexing_reuses_one_connection(box):
+    remote.run(box, ["true"])
+    directory = remote.control_dir()
+    sockets = [p for p in directory.iterdir() if p.is_socket()]
+    assert len(sockets) == 1
+    started = time.perf_counter()
+    for _ in range(3):
+        assert remote.run(box, ["true"]) == 0
+    assert [p for p in directory.iterdir() if p.is_socket()] == sockets
+    assert (time.perf_counter() - started) / 3 < 2.0
+    remote.close(box)
+    assert not [p for p in directory.iterdir() if p.is_socket()]
+
+
+def test_capture_returns_output_and_code(box):
+    result = remote.capture(box, "python3 -c 'import sys; print(sys.stdin.read().upper())'; exit 5",
+                            input="hello")
+    assert result.returncode == 5 and result.stdout == "HELLO\n"
+
+
+def test_connection_refused_names_the_host_and_port(tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    target = Target(name="down", kind="host", repo=str(tmp_path),
+                    extra={"host": "127.0.0.1", "port": port, "workdir": "/tmp/x"})
+    with pytest.raises(OperationError) as err:
+        remote.run(target, ["true"])
+    assert "cannot reach down (127.0.0.1:" in err.value.message
+    assert "Connection refused" in err.value.message
+    assert f"port {port}" in err.value.hint
+
+
+def test_wrong_key_is_permission_denied_with_identity_hint(sshd_server, tmp_path):  # noqa: F811
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    target = Target(name="nokey", kind="host", repo=str(tmp_path),
+                    extra={"host": sshd_server.host, "user": sshd_server.user, "port": sshd_server.port,
+                           "identity": str(other), "workdir": "/tmp"})
+    with pytest.raises(OperationError) as err:
+        remote.capture(target, "true")
+    assert "Permission denied" in err.value.message
+    assert "--identity" in err.value.hint
+
+
+def test_sync_sends_the_sync_plan_files(box, tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "data").mkdir(parents=True)
+    (repo / "train.py").write_text("print('hi')\n")
+    (repo / "name with space.txt").write_text("x")
+    (repo / "data" / "big.bin").write_bytes(b"0" * 1000)
+    (repo / ".gitignore").write_text("data/\n")
+    remote.sync_repo(box, repo, quiet=True)
+    workdir = Path(box.extra["workdir"])
+    assert (workdir / "train.py").read_text() == "print('hi')\n"
+    assert (workdir / "name with space.txt").exists()
+    assert not (workdir / "data").exists()
+
+
+def test_sky_style_target_over_generated_config(sshd_server, remote_tmp, capfd):  # noqa: F811
+    """A cluster record reaches the machine through SkyPilot's generated config format."""
+    config = Path.home() / ".sky" / "generated" / "ssh" / "gpu-lol-c"
+    config.parent.mkdir(parents=True)
+    config.write_text(
+        "# Added by sky (use `sky stop/down gpu-lol-c` to remove)\n"
+        "Host gpu-lol-c\n"
+        f"  HostName {sshd_server.host}\n  User {sshd_server.user}\n  IdentityFile {sshd_server.identity}\n"
+        "  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile=/dev/null\n"
+        f"  GlobalKnownHostsFile=/dev/null\n  Port {sshd_server.port}\n")
+    target = Target(name="gpu-lol-c", kind="sky", repo=str(remote_tmp),
+                    extra={"workdir": str(remote_tmp)})
+    try:
+        assert remote.run(target, ["pwd"]) == 0
+        assert capfd.readouterr().out.strip() == str(remote_tmp)
+    finally:
+        remote.close(target)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_reaches_the_remote_command_and_output_keeps_streaming(box, gpu_lol_exe, tmp_path):
+    """SIGINT to `gpu-lol exec` interrupts the remote process group; its handler's output and
+    exit code come back."""
+    marker = Path(box.extra["workdir"]) / "interrupted"
+    line = ("trap 'echo got-int; touch interrupted; exit 7' INT; echo ready; "
+            "sleep 30; echo not-interrupted")
+    env = os.environ.copy()
+    proc = subprocess.Popen([*gpu_lol_exe, "exec", "box", "--", line], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 7, (out, err)
+    assert "got-int" in out and "not-interrupted" not in out
+    assert marker.exists()
+    assert "sending SIGINT" in err
+
+
+def test_cli_exec_usage_errors(run_cli, box):
+    result = run_cli("exec", "box")
+    assert result.code == 2 and "no command given" in result.err and "gpu-lol exec -- nvidia-smi" in result.err
+    result = run_cli("exec", "nvidia-smi")
+    assert result.code == 2 and "gpu-lol exec -- nvidia-smi" in result.err
+    result = run_cli("exec", "nosuch", "--", "true")
+    assert result.code == 1 and "no cluster or host named 'nosuch'" in result.err
+
+
+def test_cli_exec_defaults_to_the_target_of_this_repo(run_cli, box):
+    result = run_cli("exec", "-T", "--", "sh", "-c", "exit 4", cwd=Path(box.repo))
+    assert result.code == 4
+
+
+def test_cli_ssh_print(run_cli, box):
+    result = run_cli("ssh", "box", "--print")
+    assert result.code == 0
+    assert result.out.startswith("ssh -F ") and result.out.strip().endswith(box.extra["host"])
