@@ -464,7 +464,8 @@ def estimator(*, facts: ModelFacts | None = None, params_b: float | None = None,
 
     For n > 1: inference splits the model across the GPUs; training uses the sharding given, and
     when none is given assumes FSDP full sharding (what a multi-GPU fine-tune of a model that does
-    not fit one card has to use). ``tensor_parallel`` applies to counts it divides.
+    not fit one card has to use). With ``tensor_parallel``, counts it does not divide raise
+    ValueError (the selector skips them).
     """
     def at(n: int) -> Estimate:
         kwargs: dict = dict(params_b=params_b, facts=facts, method=method, batch_size=batch_size,
@@ -476,7 +477,9 @@ def estimator(*, facts: ModelFacts | None = None, params_b: float | None = None,
             else:
                 kwargs["zero_stage"] = zero_stage
                 kwargs["fsdp"] = bool(fsdp)
-        if n > 1 and tensor_parallel and n % tensor_parallel == 0:
+        if n > 1 and tensor_parallel:
+            if n % tensor_parallel:
+                raise ValueError(f"tensor parallel {tensor_parallel} does not divide {n} GPUs")
             kwargs["tensor_parallel"] = tensor_parallel
         return estimate(**kwargs)
 
