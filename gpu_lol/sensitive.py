@@ -13,6 +13,8 @@ SECRET_FILE_PATTERNS = (
     "credentials", "credentials.json", "credentials.yaml", "credentials.yml", ".netrc", ".pypirc",
     ".git-credentials", "service-account*.json", "*serviceaccount*.json", "secrets.yaml", "secrets.yml",
     "secrets.json", "secrets.toml", ".secrets", "token.json", "*.ovpn", ".htpasswd", "kubeconfig",
+    "kaggle.json", ".npmrc", ".yarnrc.yml", ".dockercfg", ".s3cfg", ".boto", ".pgpass", ".my.cnf", "*.tfvars",
+    "*.tfstate", "client_secret*.json", "*.keytab", "*.gpg", "*.kdbx", ".passwd-s3fs",
 )
 # Templates that are safe to read and sync.
 SAFE_FILE_PATTERNS = (".env.example", ".env.sample", ".env.template", ".env.dist", "*.pub",

@@ -15,7 +15,9 @@ class Evidence:
         return f"{self.file}:{self.line}" if self.line else self.file
 
     def __str__(self) -> str:
-        snippet = " ".join(self.text.split())
+        from gpu_lol.redact import redact
+
+        snippet = redact(" ".join(self.text.split()))
         if len(snippet) > 90:
             snippet = snippet[:87] + "..."
         return f"{self.cite()}: {snippet}" if snippet else self.cite()

@@ -43,7 +43,8 @@ MODEL_ARG_KEYS = (
     "model_name_or_path", "base_model", "model_name", "model", "model_id", "model_path",
     "pretrained_model_name_or_path", "pretrained_model", "hf_model", "model_type_or_path",
     "base_model_name_or_path", "model_dir", "ckpt_name", "policy_model", "actor_model_name_or_path",
-    "model_name_or_id", "llm", "llm_model", "pretrained", "tokenizer_name_or_path",
+    "model_name_or_id", "llm", "llm_model", "pretrained", "ckpt_dir", "model_size", "model_version",
+    "model_path_or_name",
 )
 
 
@@ -66,6 +67,8 @@ class Command:
 
     @property
     def weight(self) -> float:
+        if self.role == "test":
+            return 0.0
         base = locations.weight(self.evidence.file) or 0.15
         return base * (1.5 if self.main else 1.0)
 
@@ -116,6 +119,16 @@ def _parse_options(tokens: list[str]) -> tuple[dict[str, str | bool], list[str]]
                 i += 1
             else:
                 args[_norm_key(tok)] = True
+        elif "=" in tok and re.match(r"^\+{0,2}[A-Za-z_][\w.\-]*=", tok):
+            # Hydra/OmegaConf-style override: trainer.n_gpus_per_node=8, model.path=org/name
+            key, value = tok.lstrip("+").split("=", 1)
+            args[_norm_key(key)] = value
+            parts = _norm_key(key).split(".")
+            if len(parts) > 1 and any("model" in p for p in parts[:-1]) and parts[-1] in (
+                    "path", "name", "pretrained", "partial_pretrain", "name_or_path"):
+                args.setdefault("model_name_or_path", value)
+            else:
+                args.setdefault(parts[-1], value)
         else:
             positionals.append(tok)
         i += 1
@@ -272,7 +285,21 @@ def interpret(argv: list[str], evidence: Evidence, origin: str, env: dict[str, s
         cmd.script = script
         idx = argv.index(script) if script in argv else 0
         cmd.args, cmd.positionals = _parse_options(argv[idx + 1:])
-    elif head in ("lightning", "composer", "mpirun", "horovodrun", "ray", "sbatch", "modal", "sky"):
+    elif head in ("mpirun", "mpiexec") and rest:
+        opts, script, script_args = _split_script(rest)
+        cmd.launcher = "torchrun"
+        cmd.launcher_args = _parse_options(opts)[0]
+        np_value = cmd.launcher_args.get("np") or cmd.launcher_args.get("n")
+        if isinstance(np_value, str):
+            cmd.launcher_args["nproc_per_node"] = np_value
+        if script is None:  # mpirun -np 8 ./train_gpt2cu
+            binary = next((t for t in opts if not t.startswith("-") and not t.isdigit()), None)
+            if binary is None:
+                return None
+            script = binary
+        cmd.script = script
+        cmd.args, cmd.positionals = _parse_options(script_args)
+    elif head in ("lightning", "composer", "horovodrun", "ray", "sbatch", "modal", "sky"):
         opts, script, script_args = _split_script(rest)
         if script is None:
             return None
@@ -288,6 +315,9 @@ def interpret(argv: list[str], evidence: Evidence, origin: str, env: dict[str, s
 
 def _classify(cmd: Command) -> None:
     launcher = cmd.launcher
+    if cmd.script and locations.weight(cmd.script.lstrip("./")) == 0.0:
+        cmd.role, cmd.role_reason = "test", f"runs {cmd.script} (a test or doc script)"
+        return
     if launcher in ("vllm", "tgi", "uvicorn", "gradio", "streamlit", "sglang", "ollama"):
         cmd.role, cmd.role_reason = "inference", f"{launcher} launch"
         return
@@ -549,7 +579,8 @@ def collect(index: FileIndex) -> list[Command]:
     """Every launch command in the repo, README ones first (they are the documented path)."""
     commands: list[Command] = []
     readme_scripts: set[str] = set()
-    readmes = [f for f in index.files if f.name.lower() in README_NAMES]
+    readmes = [f for f in index.files if f.name.lower() in README_NAMES
+               or (f.depth == 0 and re.match(r"readme[._-]\w+\.md$", f.name.lower()))]
     for f in readmes:
         text = index.text(f)
         if not text:
@@ -590,8 +621,8 @@ def model_arg(cmd: Command) -> tuple[str, str] | None:
     """(key, value) of the model argument of a command, if it names one."""
     for key in MODEL_ARG_KEYS:
         value = cmd.args.get(key)
-        if isinstance(value, str) and value:
-            return key, value
+        if isinstance(value, str) and value.strip("/"):
+            return key, value.rstrip("/")
     if cmd.launcher == "tgi":
         value = cmd.args.get("model_id")
         if isinstance(value, str):

@@ -1,0 +1,61 @@
+"""The analyzer: read a repo, say what it needs on a GPU machine, and why.
+
+``analyze(path)`` is the one entry point: ``.gpu-lol.yaml`` fields win, heuristics fill the rest
+(see :mod:`gpu_lol.analyzer.combine`), and the optional LLM layer may refine what the file does
+not set. Every decision leaves a reasoning line citing ``file:line``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gpu_lol.analyzer.result import Analysis
+from gpu_lol.errors import UsageError
+
+__all__ = ["Analysis", "analyze"]
+
+
+def analyze(path: str | Path = ".", *, use_llm: bool | None = None) -> Analysis:
+    """Analyze the repo at ``path``.
+
+    ``use_llm``: ``None`` uses the LLM layer when one is configured, ``False`` never does.
+    Raises ``ConfigError`` (exit 2) for an invalid ``.gpu-lol.yaml`` and ``UsageError`` for a path
+    that is not a directory.
+    """
+    from gpu_lol import config_file
+    from gpu_lol.analyzer import combine, guardrails
+    from gpu_lol.analyzer.index import FileIndex
+    from gpu_lol.spec import EnvironmentSpec
+
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise UsageError(f"{root}: no such directory", "pass the path of a repo, or cd into one")
+    if not root.is_dir():
+        raise UsageError(f"{root}: not a directory", "pass the path of a repo, or cd into one")
+    root = root.resolve()
+    cfg_path = config_file.find(root)
+    loaded = config_file.load(cfg_path) if cfg_path else None
+    overrides = dict(loaded.data) if loaded else {}
+    overrides.pop("version", None)
+    fields = [f for f in EnvironmentSpec.field_names() if f != "version"]
+    if loaded and all(f in overrides for f in fields):
+        spec = EnvironmentSpec.from_dict(overrides)
+        return Analysis(spec=spec, reasoning=[f"every field comes from {cfg_path.name}"], source="config",
+                        config_fields=list(overrides), repo=str(root))
+    index = FileIndex.build(root)
+    analysis, _found = combine.heuristics(index, overrides)
+    if use_llm is not False:
+        from gpu_lol import llm
+
+        if llm.enabled(no_llm=False):
+            analysis.config_fields = list(overrides)
+            analysis = llm.refine(index, analysis)
+    spec, notes = guardrails.finalize(analysis.spec, shardable=True, fixed=frozenset(overrides))
+    analysis.spec = spec
+    analysis.warnings.extend(n for n in notes if n not in analysis.warnings)
+    if loaded:
+        if analysis.source != "llm":  # an LLM that filled fields the file leaves open stays visible
+            analysis.source = "config"
+        analysis.config_fields = list(overrides)
+        analysis.reasoning.insert(0, f"{cfg_path.name} sets: {', '.join(overrides) or 'nothing'} (taken as given)")
+    return analysis

@@ -1,0 +1,388 @@
+"""The combiner: every detector's findings → one EnvironmentSpec with its evidence.
+
+Precedence (documented in docs/analyzer.md):
+1. Fields set in ``.gpu-lol.yaml`` are taken as given; they also feed the later decisions
+   (a user's ``model`` drives the VRAM estimate, a user's ``gpu_type`` is kept).
+2. Workload → model → method → parallelism → per-GPU memory → GPU choice, each from the
+   detectors in this package, each leaving a reasoning line that cites ``file:line``.
+3. Packages → image → Python version → setup commands.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpu_lol.analyzer import configs as configs_mod
+from gpu_lol.analyzer import frameworks as frameworks_mod
+from gpu_lol.analyzer import gpu_count as gpu_count_mod
+from gpu_lol.analyzer import guardrails
+from gpu_lol.analyzer import image as image_mod
+from gpu_lol.analyzer import launch_commands
+from gpu_lol.analyzer import locations
+from gpu_lol.analyzer import method as method_mod
+from gpu_lol.analyzer import model_choice
+from gpu_lol.analyzer import packages as packages_mod
+from gpu_lol.analyzer import python_signals
+from gpu_lol.analyzer import readme_facts
+from gpu_lol.analyzer import setup_commands
+from gpu_lol.analyzer import workload as workload_mod
+from gpu_lol.analyzer.evidence import Evidence
+from gpu_lol.analyzer.index import FileIndex
+from gpu_lol.analyzer.result import Analysis
+from gpu_lol.requirements_text import name_of
+from gpu_lol.spec import DEFAULT_DISK_GB, EnvironmentSpec, ModelInfo
+
+DEFAULT_PORTS = {"vllm": 8000, "tgi": 8080, "sglang": 30000, "gradio": 7860, "streamlit": 8501, "uvicorn": 8000,
+                 "jupyter": 8888, "ollama": 11434}
+BATCH_ARGS = ("per_device_train_batch_size", "micro_batch_size", "train_batch_size", "batch_size",
+              "per_device_eval_batch_size", "max_num_seqs")
+SEQ_ARGS = ("max_seq_length", "max_seq_len", "cutoff_len", "model_max_length", "block_size", "seq_len",
+            "max_len", "max_length", "max_model_len", "sequence_len", "context_length")
+CKPT_ARGS = ("gradient_checkpointing", "activation_checkpointing", "grad_checkpoint", "use_gradient_checkpointing")
+
+
+@dataclass
+class Findings:
+    """Everything the detectors found; kept for the LLM layer and for debugging."""
+
+    index: FileIndex
+    packages: Any
+    commands: list
+    signals: list
+    configs: dict
+    readme: Any
+    frameworks: Any
+    config_refs: dict = field(default_factory=dict)
+
+
+def _int_arg(value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _cite(evs: list[Evidence], n: int = 2) -> str:
+    out, seen = [], set()
+    for ev in evs:
+        if ev.cite() in seen:
+            continue
+        seen.add(ev.cite())
+        out.append(str(ev))
+        if len(out) >= n:
+            break
+    return "; ".join(out)
+
+
+def gather(index: FileIndex) -> Findings:
+    packages = packages_mod.collect(index)
+    commands = launch_commands.collect(index)
+    signals = python_signals.collect(index)
+    configs = configs_mod.collect(index)
+    readme = readme_facts.read(index)
+    file_frameworks: dict[str, list[Evidence]] = {}
+    for sig in signals:
+        if sig.weight == 0:
+            continue
+        for module in sig.frameworks:
+            file_frameworks.setdefault(module, []).append(Evidence(sig.file))
+    imports = {m: [ev for ev in evs if locations.weight(ev.file) > 0] for m, evs in packages.imports.items()}
+    fw = frameworks_mod.detect(packages.requirements, imports, packages.index_urls, file_frameworks)
+    refs: dict[str, list] = {}
+    for cmd in commands:
+        for ref in launch_commands.config_refs(cmd):
+            rel = configs_mod.resolve_ref(index, ref, cmd.evidence.file)
+            if rel and rel in configs:
+                refs.setdefault(rel, []).append(cmd)
+    return Findings(index, packages, commands, signals, configs, readme, fw, refs)
+
+
+def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tuple[Analysis, Findings]:
+    """Analyze the repo; ``overrides`` are fields from .gpu-lol.yaml (taken as given)."""
+    overrides = dict(overrides or {})
+    found = gather(index)
+    reasoning: list[str] = []
+    warnings: list[str] = list(found.packages.warnings)
+    resolve = lambda ref, rel: configs_mod.resolve_ref(index, ref, rel)  # noqa: E731
+
+    # ---- workload ---------------------------------------------------------------------------
+    entries = [s for s in found.signals if s.weight > 0 and s.is_entry and not s.is_notebook
+               and s.file.rsplit("/", 1)[-1] not in ("setup.py", "__init__.py", "conftest.py")]
+    recipe_files = [(rel, Evidence(rel)) for rel, c in found.configs.items()
+                    if c.kind == "recipe" and locations.weight(rel) > 0]
+    decision = workload_mod.decide(needs_gpu=found.frameworks.needs_gpu, commands=found.commands,
+                                   signals=found.signals, recipe_files=recipe_files, py_file_count=len(entries))
+    workload = overrides.get("workload_type") or decision.workload
+    if "workload_type" in overrides:
+        reasoning.append(f"workload: {workload} (set in .gpu-lol.yaml)")
+    elif workload == "cpu":
+        reasoning.append(f"workload: cpu ({decision.reason})")
+        if found.frameworks.cpu_torch is not None:
+            reasoning.append(f"torch comes from PyTorch's CPU wheel index — {found.frameworks.cpu_torch}")
+    else:
+        top = decision.top_evidence(workload if workload in decision.evidence else "training")
+        scores = ", ".join(f"{k} {v:.1f}" for k, v in decision.scores.items() if v)
+        reasoning.append(f"workload: {workload} ({decision.reason}; scores: {scores or 'none'})"
+                         + (f" — {_cite(top)}" if top else ""))
+        reasoning.append(f"GPU frameworks: {found.frameworks.summary()} — "
+                         + _cite([evs[0] for evs in found.frameworks.families.values() if evs], 2))
+
+    # ---- model --------------------------------------------------------------------------------
+    local_configs = [(rel, c.hf_config) for rel, c in found.configs.items() if c.kind == "hf_model" and c.hf_config]
+    choice = model_choice.choose(workload=workload, commands=found.commands, configs=found.configs,
+                                 config_refs=found.config_refs, signals=found.signals, local_configs=local_configs)
+    model_override = overrides.get("model") or {}
+    facts = choice.facts if workload != "cpu" else None
+    model_name = model_override.get("name", choice.name if workload != "cpu" else None)
+    params_b = model_override.get("params_b")
+    if model_override.get("name") and model_override.get("name") != choice.name:
+        from gpu_lol.models import lookup_model
+
+        facts = lookup_model(model_override["name"])
+    if params_b is None and facts is not None:
+        params_b = round(float(facts.params_b), 3)
+    if "model" in overrides:
+        reasoning.append(f"model: {model_name} ({params_b}B) (set in .gpu-lol.yaml)")
+    elif workload != "cpu":
+        if choice.name:
+            size = f"{params_b:g}B" if params_b else "size unknown"
+            reasoning.append(f"model: {choice.name} ({size}; {choice.note}) — {_cite(choice.evidence)}")
+            if choice.alternatives:
+                reasoning.append("other models mentioned: " + ", ".join(choice.alternatives))
+        else:
+            reasoning.append(f"model: none identified ({choice.note}); using a default memory need for {workload}")
+
+    # ---- method -------------------------------------------------------------------------------
+    training_like = workload == "training" or (
+        workload == "interactive" and decision.scores.get("training", 0) >= max(2.0, decision.scores.get("inference", 0)))
+    package_names = {name_of(r.text) or "" for r in found.packages.requirements}
+    main_cmds = _ordered_commands(found.commands, workload, choice.command)
+    referenced = [found.configs[rel] for rel in found.config_refs
+                  if any(c in main_cmds[:3] for c in found.config_refs[rel])]
+    if not referenced:
+        referenced = [found.configs[rel] for rel in found.config_refs]
+    meth = method_mod.decide(workload=workload, training_like=training_like, model_name=model_name,
+                             commands=main_cmds[:4], configs=referenced + [c for c in found.configs.values() if c.kind == "recipe"][:3],
+                             signals=[s for s in found.signals if s.is_entry or s.is_notebook], package_names=package_names)
+    method = model_override.get("method", meth.method)
+    if workload != "cpu" and method:
+        if "model" in overrides and "method" in model_override:
+            reasoning.append(f"method: {method} (set in .gpu-lol.yaml)")
+        else:
+            reasoning.append(f"method: {method} ({meth.reason})" + (f" — {_cite(meth.evidence)}" if meth.evidence else ""))
+
+    # ---- parallelism and GPU count ----------------------------------------------------------
+    par = gpu_count_mod.decide(workload=workload, main_commands=main_cmds[:6], all_commands=found.commands,
+                               configs=found.configs, referenced=referenced, signals=found.signals,
+                               resolve=resolve, package_names=package_names)
+    for note in par.notes:
+        warnings.append(note)
+    explicit_count = overrides.get("gpu_count") or par.count
+    if par.count and "gpu_count" not in overrides:
+        reasoning.append(f"GPU count: {par.count} (explicit) — {_cite(par.evidence[:1])}")
+    batch, seq, ckpt = _shape_hints(main_cmds[:3], referenced, found.signals)
+
+    # ---- memory and GPU -----------------------------------------------------------------------
+    spec = EnvironmentSpec(workload_type=workload)
+    spec.providers = overrides.get("providers", spec.providers)
+    gpu_reasons: list[str] = []
+    if workload == "cpu":
+        spec.gpu_type, spec.gpu_count, spec.vram_required_gb = None, 0, 0.0
+    else:
+        need_for_count, stated_need, breakdown_line = _need_function(workload, facts, params_b, method, batch, seq,
+                                                                     ckpt, par, found.readme, overrides)
+        if breakdown_line:
+            reasoning.append(breakdown_line)
+        shardable = par.shardable or bool(explicit_count and explicit_count > 1)
+        picked = guardrails.choose(need_for_count, shardable=shardable, gpu_type=overrides.get("gpu_type"),
+                                   gpu_count=explicit_count, providers=list(spec.providers))
+        spec.gpu_type, spec.gpu_count = picked.gpu_type, picked.gpu_count
+        spec.vram_required_gb = max(picked.vram_required_gb, stated_need(picked.gpu_count))
+        if picked.gpu_count > 1 and not explicit_count:
+            warnings.append(
+                f"the repo sets no GPU count, but {picked.gpu_count} GPUs are needed to hold the model: make sure "
+                "it shards across them (vLLM tensor_parallel_size, device_map='auto', DeepSpeed/FSDP)")
+        if "vram_required_gb" in overrides:
+            spec.vram_required_gb = float(overrides["vram_required_gb"])
+        gpu_reasons = picked.reasons
+        warnings.extend(picked.warnings)
+        for line in gpu_reasons:
+            reasoning.append(f"GPU: {line}")
+    spec.model = ModelInfo(name=model_name if workload != "cpu" else model_override.get("name"),
+                           params_b=params_b if workload != "cpu" else model_override.get("params_b"),
+                           method=method if workload != "cpu" else model_override.get("method"))
+
+    # ---- packages, image, setup ---------------------------------------------------------------
+    reqs = [r for r in found.packages.requirements]
+    if "requirements" in overrides:
+        requirements = list(overrides["requirements"])
+    else:
+        requirements = [r.text for r in reqs]
+        if reqs:
+            origin = "imports (no package file declares any)" if found.packages.from_imports else \
+                ", ".join(found.packages.sources[:4])
+            reasoning.append(f"packages: {len(reqs)} from {origin}")
+    choice_img = image_mod.choose(workload, reqs, found.packages.docker_images, found.packages.python_versions,
+                                  set(found.frameworks.families))
+    spec.base_image = overrides.get("base_image", choice_img.image)
+    if "base_image" not in overrides:
+        reasoning.extend(choice_img.reasons)
+        warnings.extend(choice_img.warnings)
+    spec.python_version = overrides.get("python_version", choice_img.python_version)
+    spec.requirements = requirements
+    provides = choice_img.provides if spec.base_image == choice_img.image else {}
+    if "setup_commands" in overrides:
+        spec.setup_commands = list(overrides["setup_commands"])
+    else:
+        extras = [name for name, _ in found.packages.extras_requested]
+        plan = setup_commands.build(requirements, provides=provides, python=setup_commands.python_for(spec.base_image),
+                                    index_options=[(flag, url) for flag, url, _ in found.packages.index_urls],
+                                    constraints=[path for path, _ in found.packages.constraints],
+                                    install_package=found.packages.is_package, extras=extras)
+        spec.setup_commands = plan.commands
+        reasoning.extend(f"setup: {r}" for r in plan.reasons)
+        if found.packages.is_package and found.packages.package_evidence:
+            reasoning.append(f"setup: installs the repo itself (pip install -e .) — {found.packages.package_evidence}")
+    spec.system_packages = overrides.get("system_packages", _dedupe([p for p, _ in found.packages.system_packages]))
+    spec.asset_links = overrides.get("asset_links", [])
+    spec.envs = overrides.get("envs", {})
+    spec.ports = overrides.get("ports", _ports(main_cmds[:4], workload))
+    spec.disk_gb = overrides.get("disk_gb", _disk_gb(params_b, workload))
+    spec.idle_minutes = overrides.get("idle_minutes", spec.idle_minutes)
+    spec.spot = overrides.get("spot", spec.spot)
+    if found.index.truncated:
+        warnings.append("the repo is very large: the analysis stopped after 200,000 entries")
+    analysis = Analysis(spec=spec, reasoning=reasoning, source="heuristics", warnings=_dedupe(warnings),
+                        repo=str(index.root))
+    return analysis, found
+
+
+def _ordered_commands(commands: list, workload: str, model_command) -> list:
+    """Commands of the chosen path first: the one that named the model, then same-role ones."""
+    role = {"training": "training", "inference": "inference", "interactive": "interactive"}.get(workload)
+    same = sorted([c for c in commands if c.role == role], key=lambda c: -c.weight)
+    rest = sorted([c for c in commands if c.role != role and c.role not in ("setup", "other", "test")],
+                  key=lambda c: -c.weight)
+    ordered = ([model_command] if model_command is not None else []) + same + rest
+    out, seen = [], set()
+    for c in ordered:
+        if id(c) not in seen:
+            seen.add(id(c))
+            out.append(c)
+    return out
+
+
+def _shape_hints(cmds: list, referenced: list, signals: list) -> tuple[int | None, int | None, bool]:
+    batch = seq = None
+    ckpt = False
+    for cmd in cmds:
+        for key in BATCH_ARGS:
+            batch = batch or _int_arg(cmd.args.get(key))
+        for key in SEQ_ARGS:
+            seq = seq or _int_arg(cmd.args.get(key))
+        ckpt = ckpt or any(cmd.args.get(k) in (True, "True", "true", "1") for k in CKPT_ARGS)
+    for cfg in referenced:
+        if batch is None and cfg.batch:
+            batch = cfg.batch[0][0]
+        if seq is None and cfg.seq:
+            seq = cfg.seq[0][0]
+        ckpt = ckpt or bool(cfg.grad_ckpt)
+    for sig in signals:
+        if sig.weight == 0 or not (sig.is_entry or sig.is_notebook):
+            continue
+        if batch is None and sig.batch:
+            batch = sig.batch[0][0]
+        if seq is None and sig.seq:
+            seq = sig.seq[0][0]
+        ckpt = ckpt or bool(sig.grad_ckpt)
+    if batch is not None and not 1 <= batch <= 1024:
+        batch = None
+    if seq is not None and not 64 <= seq <= 1_048_576:
+        seq = None
+    return batch, seq, ckpt
+
+
+def _need_function(workload, facts, params_b, method, batch, seq, ckpt, par, readme, overrides):
+    from gpu_lol import vram
+    from gpu_lol.selection import HEADROOM
+
+    floor = readme.vram_floor()
+    line = ""
+    fixed_need = overrides.get("vram_required_gb")
+    sizeable = facts is not None or params_b
+
+    def estimate(n: int):
+        tp = None
+        pp = None
+        if workload != "training" and n > 1:
+            if par.tensor_parallel or not par.device_map_auto:
+                tp = n
+            else:
+                pp = n
+        return vram.estimate(params_b=params_b if facts is None else None, facts=facts, method=method or "inference",
+                             batch_size=batch, seq_len=seq, gpu_count=n, tensor_parallel=tp, pipeline_parallel=pp,
+                             zero_stage=par.zero_stage if workload == "training" else None,
+                             fsdp=par.fsdp and workload == "training", gradient_checkpointing=ckpt)
+
+    def base_need(n: int) -> float:
+        return estimate(n).per_gpu_gb if sizeable else guardrails.FALLBACK_NEED_GB.get(workload, 12.0)
+
+    def stated_need(n: int) -> float:
+        """What the README says one GPU must have (a card of exactly that size is enough)."""
+        if fixed_need:
+            return 0.0
+        stated = floor[0] if floor else 0.0
+        hw = readme.hardware_for(n)
+        if hw and workload == "training":
+            stated = max(stated, min(hw[0], 2.5 * base_need(n)))
+        return stated
+
+    def need_for_count(n: int) -> float:
+        if fixed_need:
+            return float(fixed_need)
+        # selection keeps HEADROOM of each card free; a stated size must still fit a card of that size
+        return max(base_need(n), stated_need(n) * HEADROOM, guardrails.MIN_NEED_GB)
+
+    if sizeable and not fixed_need:
+        est = estimate(par.count or 1)
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in est.breakdown.items() if v >= 0.05)
+        line = (f"memory: {est.per_gpu_gb:.1f} GB per GPU on {est.gpu_count} GPU(s) for {est.params_b:g}B "
+                f"{est.method} ({parts})")
+        if est.assumptions:
+            line += "; " + "; ".join(est.assumptions[:3])
+    elif not fixed_need:
+        line = f"memory: {guardrails.FALLBACK_NEED_GB.get(workload, 12.0):.0f} GB default for {workload} (no model size known)"
+    if floor and not fixed_need:
+        line += f"; README states a need of {floor[0]:g} GB — {floor[1]}"
+    hw = readme.hardware_for(par.count) if par.count else None
+    if hw and workload == "training" and not fixed_need:
+        line += f"; README's hardware for {par.count} GPUs: {hw[0]:g} GB each — {hw[1]}"
+    return need_for_count, stated_need, line
+
+
+def _ports(cmds: list, workload: str) -> list[int]:
+    for cmd in cmds:
+        port = _int_arg(cmd.args.get("port")) or _int_arg(cmd.args.get("server_port"))
+        if port and 1 <= port <= 65535:
+            return [port]
+        if cmd.launcher in DEFAULT_PORTS and cmd.role in ("inference", "interactive"):
+            return [DEFAULT_PORTS[cmd.launcher]]
+    return []
+
+
+def _disk_gb(params_b: float | None, workload: str) -> int:
+    if not params_b or workload == "cpu":
+        return DEFAULT_DISK_GB if workload != "cpu" else 50
+    needed = params_b * 2.0 * 1.3 + 60  # 16-bit weights, a copy in the HF cache, room for checkpoints
+    return int(max(DEFAULT_DISK_GB, math.ceil(needed / 50) * 50))
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    seen, out = set(), []
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out
+

@@ -1,0 +1,86 @@
+"""What a README says in prose about hardware: stated GPU memory needs and multi-GPU setups.
+
+Only explicit statements count: "requires at least 10GB of VRAM", "around 12GB of GPU memory",
+"trained on 8x A100 40GB", "8 GPUs (80GB of VRAM)". CPU RAM, disk space and single-GPU boasts
+("65B on a single 48GB GPU") are not requirements of the main path and are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from gpu_lol.analyzer.evidence import Evidence
+from gpu_lol.analyzer.index import FileIndex
+from gpu_lol.analyzer.launch_commands import readme_code_lines
+
+_NUM = r"(\d{1,3}(?:\.\d)?)"
+_MEM_WORDS = r"(?:of\s+)?(?:vram|gpu\s+memory|gpu\s+ram|video\s+memory|graphics\s+memory|显存|gpu\s+vram)"
+_NEED = r"(?:at\s+least|minimum(?:\s+of)?|minimal|min\.?|requires?|required|needs?|needed|around|about|approximately|approx\.?|~|≥|>=)"
+VRAM_NEED_RES = [
+    re.compile(_NEED + r"[^.\n]{0,40}?" + _NUM + r"\s*(?:gb|gib|g)\b\s*" + _MEM_WORDS, re.I),
+    re.compile(_MEM_WORDS + r"[^.\n]{0,30}?" + _NEED + r"[^.\n]{0,12}?" + _NUM + r"\s*(?:gb|gib|g)\b", re.I),
+    re.compile(r"gpu\s+with\s+" + _NEED + r"?\s*" + _NUM + r"\s*(?:gb|gib)\b", re.I),
+    re.compile(_NEED + r"\s+(?:a\s+)?" + _NUM + r"\s*(?:gb|gib)\s+(?:gpu|graphics\s+card|card)\b", re.I),
+]
+_NOT_GPU = re.compile(r"\b(cpu\s+memory|system\s+memory|system\s+ram|\bram\b(?!\s*\)?\s*of\s+vram)|disk|storage|free\s+space|内存|swap)\b", re.I)
+_CARDS = {"a100": 40, "h100": 80, "h200": 141, "b200": 180, "a6000": 48, "a40": 48, "l40s": 48, "l40": 48,
+          "4090": 24, "3090": 24, "v100": 16, "a10g": 24, "a10": 24, "l4": 24, "t4": 16, "h800": 80, "a800": 80,
+          "mi300x": 192}
+HW_RES = [
+    # 8x A100 40GB, 8 x H100s (80GB), 8XH100, 4×A100-80G
+    re.compile(r"\b(\d{1,2})\s*[x×*]\s*(?:nvidia\s+)?(a100|h100|h200|b200|a6000|a40|l40s|l40|rtx\s*4090|rtx\s*3090|4090|3090|v100|a10g|a10|h800|a800)s?"
+               r"(?:[\s\-(]*(\d{2,3})\s*g(?:b|ib)?\b)?", re.I),
+    # 8 GPUs (80GB of VRAM), 8 GPUs with 80GB
+    re.compile(r"\b(\d{1,2})\s+(?:nvidia\s+)?gpus?\s*(?:\(|with\s+|of\s+)(\d{2,3})\s*g(?:b|ib)", re.I),
+]
+
+
+@dataclass
+class ReadmeFacts:
+    vram_needs: list[tuple[float, Evidence]] = field(default_factory=list)
+    hardware: list[tuple[int, float, Evidence]] = field(default_factory=list)  # (gpus, GB per GPU, ev)
+
+    def vram_floor(self) -> tuple[float, Evidence] | None:
+        """The smallest stated requirement: the cheapest documented path."""
+        return min(self.vram_needs, key=lambda item: item[0]) if self.vram_needs else None
+
+    def hardware_for(self, count: int) -> tuple[float, Evidence] | None:
+        matches = [(gb, ev) for n, gb, ev in self.hardware if n == count]
+        return min(matches, key=lambda item: item[0]) if matches else None
+
+
+def read(index: FileIndex) -> ReadmeFacts:
+    facts = ReadmeFacts()
+    for f in index.files:
+        if f.depth != 0 or not f.name.lower().startswith("readme"):
+            continue
+        text = index.text(f)
+        if not text:
+            continue
+        code = {n for n, _ in readme_code_lines(text)}
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if lineno in code or len(line) > 2000:
+                continue
+            for rx in VRAM_NEED_RES:
+                for m in rx.finditer(line):
+                    window = line[max(0, m.start() - 30): m.end() + 30]
+                    if _NOT_GPU.search(m.group(0)):
+                        continue
+                    value = float(next(g for g in m.groups() if g))
+                    if 2 <= value <= 1000 and "per" not in window.lower()[:10]:
+                        facts.vram_needs.append((value, Evidence(f.rel, lineno, line.strip())))
+            for rx in HW_RES:
+                for m in rx.finditer(line):
+                    groups = m.groups()
+                    count = int(groups[0])
+                    if not 2 <= count <= 64:
+                        continue
+                    if len(groups) == 3:
+                        card = re.sub(r"\s|rtx", "", groups[1].lower())
+                        gb = float(groups[2]) if groups[2] else float(_CARDS.get(card, 0))
+                    else:
+                        gb = float(groups[1])
+                    if gb >= 8:
+                        facts.hardware.append((count, gb, Evidence(f.rel, lineno, line.strip())))
+    return facts

@@ -1,0 +1,56 @@
+"""Rich rendering of library results (imported only by commands that draw something)."""
+
+from __future__ import annotations
+
+from gpu_lol.analyzer.result import Analysis
+
+
+def _gpu_line(analysis: Analysis) -> str:
+    spec = analysis.spec
+    if spec.is_cpu:
+        return "none (cpu workload)"
+    from gpu_lol.catalog import get_gpu
+
+    card = get_gpu(spec.gpu_type) if spec.gpu_type else None
+    vram = f" ({card.vram_gb:.0f} GB each)" if card else ""
+    return f"{spec.gpu_type} x {spec.gpu_count}{vram}"
+
+
+def analysis_panel(analysis: Analysis) -> None:
+    from rich.markup import escape
+    from rich.panel import Panel
+    from rich.table import Table
+
+    from gpu_lol.console import stdout
+
+    spec = analysis.spec
+    con = stdout()
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold cyan", no_wrap=True)
+    grid.add_column()
+    grid.add_row("workload", spec.workload_type)
+    grid.add_row("GPU", escape(_gpu_line(analysis)))
+    if not spec.is_cpu:
+        grid.add_row("VRAM needed", f"{spec.vram_required_gb:g} GB per GPU")
+    model = spec.model
+    if model.name or model.params_b:
+        size = f" ({model.params_b:g}B)" if model.params_b else ""
+        grid.add_row("model", escape(f"{model.name or '?'}{size}, {model.method or '?'}"))
+    grid.add_row("image", escape(spec.base_image))
+    grid.add_row("python", spec.python_version or "image default")
+    reqs = spec.requirements
+    shown = ", ".join(reqs[:8]) + (f", … (+{len(reqs) - 8})" if len(reqs) > 8 else "")
+    grid.add_row("packages", escape(shown or "none declared"))
+    for i, cmd in enumerate(spec.setup_commands):
+        text = cmd if len(cmd) <= 160 else cmd[:157] + "..."
+        grid.add_row("setup" if i == 0 else "", escape(text))
+    if spec.ports:
+        grid.add_row("ports", ", ".join(map(str, spec.ports)))
+    grid.add_row("source", analysis.source + (f" ({', '.join(analysis.config_fields)})" if analysis.config_fields else ""))
+    con.print(Panel(grid, title=f"gpu-lol analyze: {escape(analysis.repo)}", expand=False))
+    if analysis.reasoning:
+        con.print("[bold]why[/bold]")
+        for line in analysis.reasoning:
+            con.print(f"  • {escape(line)}", overflow="fold")
+    for warning in analysis.warnings:
+        con.print(f"[yellow]warning:[/yellow] {escape(warning)}", overflow="fold")
