@@ -78,8 +78,13 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         """The ``--dry-run --json`` object (secrets redacted)."""
+        from gpu_lol.redact import redact
+
+        values = [str(v) for v in self.task.get("secrets", {}).values() if v]
         spec = self.spec.to_dict()
-        spec["envs"] = {k: (REDACTED if k in self.secret_names else v) for k, v in spec["envs"].items()}
+        spec["envs"] = {k: (REDACTED if k in self.secret_names else redact(str(v), values))
+                        for k, v in spec["envs"].items()}
+        spec["setup_commands"] = [redact(c, values) for c in spec["setup_commands"]]
         out: dict[str, Any] = {
             "spec": spec,
             "task": self.redacted_task(),
@@ -248,16 +253,10 @@ def provider_choices(spec: EnvironmentSpec) -> tuple[list[tuple[str, str | None]
 
 def price_table(providers: list[str]) -> tuple[dict[str, float], str]:
     """$/hr per card for each GPU id on these providers, and where the prices come from."""
-    try:
-        from gpu_lol import selection
+    from gpu_lol import selection
 
-        table, source = selection.price_table(providers)
-        if table:
-            return dict(table), str(source)
-    except (ImportError, AttributeError):
-        pass
-    table = {g.id: g.price_hr for g in catalog.all_gpus() if any(p in g.providers for p in providers)}
-    return table, "gpu-lol catalog (typical on-demand price)"
+    table, source = selection.price_table(providers)
+    return dict(table), str(source)
 
 
 def alternatives(spec: EnvironmentSpec, providers: list[str], limit: int = 3) -> list[str]:
@@ -502,6 +501,7 @@ def _check_offers(task: dict[str, Any], spec: EnvironmentSpec, providers: list[t
 def plan_rows(plan: Plan) -> list[tuple[str, str]]:
     """The plan as (label, value) rows for people; secrets never appear."""
     from gpu_lol import skypilot
+    from gpu_lol.redact import redact
     from gpu_lol.sync import human_bytes
 
     spec = plan.spec
@@ -536,17 +536,30 @@ def plan_rows(plan: Plan) -> list[tuple[str, str]]:
     for link in spec.asset_links:
         remote, local = skypilot.parse_asset_link(link)
         rows.append(("link", f"{local} -> {remote} (on the machine)"))
-    setup = [f"{len(spec.setup_commands)} setup command(s)"] if spec.setup_commands else []
-    if not spec.setup_commands and spec.requirements:
-        setup.append(f"pip install of {len(spec.requirements)} requirement(s)")
+    setup: list[str] = []
     if spec.system_packages:
-        setup.append("apt: " + " ".join(spec.system_packages))
-    rows.append(("setup", "; ".join(setup) if setup else "nothing to install"))
-    envs = [f"{k}={v}" for k, v in plan.task.get("envs", {}).items()]
+        setup.append("apt-get install " + " ".join(spec.system_packages))
+    commands = list(spec.setup_commands)
+    if not commands and spec.requirements:
+        commands = [skypilot.pip_install_command(spec.requirements)]
+    secret_values = [str(v) for v in plan.task.get("secrets", {}).values() if v]
+    setup += [_shorten(redact(c, secret_values)) for c in commands[:5]]
+    if len(commands) > 5:
+        setup.append(f"... and {len(commands) - 5} more (see --dry-run --json)")
+    if not setup:
+        rows.append(("setup", "nothing to install"))
+    for line in setup:
+        rows.append(("setup", line))
+    envs = [f"{k}={redact(str(v), secret_values)}" for k, v in plan.task.get("envs", {}).items()]
     envs += [f"{k}={REDACTED}" + (" (from your shell)" if k in plan.forwarded else "") for k in plan.secret_names]
     if envs:
         rows.append(("env", ", ".join(envs)))
     return rows
+
+
+def _shorten(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def describe_autostop(autostop: dict[str, Any] | bool, providers: list[str], spot: bool) -> str:

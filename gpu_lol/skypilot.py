@@ -211,10 +211,23 @@ def _env_text(value: Any) -> str:
 
 
 def redact_task(task: dict[str, Any]) -> dict[str, Any]:
-    """A copy of the task safe to print: secret values replaced by ``<redacted>``."""
+    """A copy of the task safe to print: secret values replaced by ``<redacted>``.
+
+    Setup/run text and env values also go through :func:`gpu_lol.redact.redact`, so a token
+    written into a setup command (or a secret's value appearing anywhere) is not shown either.
+    """
+    from gpu_lol.redact import redact
+
     out = copy.deepcopy(task)
+    values: list[str] = []
     if isinstance(out.get("secrets"), dict):
+        values = [str(v) for v in out["secrets"].values() if v]
         out["secrets"] = {k: REDACTED for k in out["secrets"]}
+    for key in ("setup", "run"):
+        if isinstance(out.get(key), str):
+            out[key] = redact(out[key], values)
+    if isinstance(out.get("envs"), dict):
+        out["envs"] = {k: redact(str(v), values) for k, v in out["envs"].items()}
     return out
 
 

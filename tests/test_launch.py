@@ -419,3 +419,12 @@ def test_errors_map_to_one_line_with_the_fix():
     for err in (skypilot.explain(sky_exc.ClusterDoesNotExist("Cluster 'x' does not exist.")),
                 skypilot.explain(sky_exc.NotSupportedError("Stopping not supported."))):
         assert isinstance(err, OperationError) and "\n" not in err.message
+
+
+def test_a_token_written_into_a_setup_command_is_not_printed(repo, run_cli):
+    token = "hf_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3"
+    spec = make_spec(setup_commands=[f"huggingface-cli login --token {token}", "python -m pip install x"])
+    plan = plan_for(repo, spec=spec, envs=["MY_SECRET=supersecretvalue1", "NOTE=has supersecretvalue1 inside"])
+    shown = json.dumps(plan.to_json()) + repr(launch.plan_rows(plan))
+    assert token not in shown and "supersecretvalue1" not in shown
+    assert token in plan.task["setup"]  # what launches is unchanged

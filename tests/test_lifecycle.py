@@ -1,0 +1,138 @@
+"""Lifecycle without a cloud: host targets are never billed, ls does not start a 1 GB server to list
+nothing, an unreachable team API server is one clear line, and the small pure helpers.
+(The real API server is exercised in test_sky_api_server.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+from gpu_lol import lifecycle, state
+from gpu_lol.skypilot import ClusterStatus
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _env(**extra) -> dict[str, str]:
+    env = dict(os.environ)  # conftest already gave us a scrubbed, temporary HOME
+    env.update(extra)
+    return env
+
+
+def test_stop_and_start_on_a_host_explain_it_is_not_billed(run_cli, tmp_path):
+    state.save(state.Target(name="my-box", kind="host", repo=str(tmp_path),
+                            extra={"host": "box.example", "user": "me"}))
+    for command in ("stop", "start"):
+        result = run_cli(command, "my-box")
+        assert result.code == 0, result.err
+        assert "not billed" in result.out and f"nothing to {command}" in result.out
+    result = run_cli("stop", "my-box", "--json")
+    assert result.json()["action"] == "not_billed"
+    assert state.load("my-box") is not None  # nothing was done to it
+
+
+def test_name_defaults_to_the_target_launched_from_this_repo(run_cli, tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "sub").mkdir(parents=True)
+    state.save(state.Target(name="repo-box", kind="host", repo=str(repo), extra={"host": "h"}))
+    result = run_cli("stop", cwd=repo / "sub")
+    assert result.code == 0 and "repo-box is your own host" in result.out
+    result = run_cli("stop", cwd=tmp_path)
+    assert result.code == 2 and "no cluster or host was launched from this repo" in result.err
+
+
+def test_ls_does_not_start_a_server_to_list_nothing(gpu_lol_exe, tmp_path):
+    port = _closed_port()
+    env = _env(SKYPILOT_API_SERVER_LOCAL_PORT=str(port))
+    started = time.monotonic()
+    result = subprocess.run([*gpu_lol_exe, "ls", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["targets"] == [] and "not running" in data["notes"][0]
+    assert time.monotonic() - started < 10
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0  # no server was started
+    result = subprocess.run([*gpu_lol_exe, "ls"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "Nothing launched" in result.stderr
+
+
+def test_unreachable_team_server_is_one_clear_line(gpu_lol_exe):
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    env = _env(SKYPILOT_API_SERVER_ENDPOINT=endpoint)
+    for args in (["ls"], ["down", "some-cluster", "-y"], ["cost"]):
+        result = subprocess.run([*gpu_lol_exe, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert lines[-2] == f"error: cannot reach the SkyPilot API server at {endpoint}", result.stderr
+        assert lines[-1].startswith("hint: check the endpoint (SKYPILOT_API_SERVER_ENDPOINT")
+        assert "Traceback" not in result.stderr
+
+
+def test_check_without_a_server_reports_it(gpu_lol_exe):
+    env = _env(SKYPILOT_API_SERVER_ENDPOINT=f"http://127.0.0.1:{_closed_port()}")
+    result = subprocess.run([*gpu_lol_exe, "check", "--json"], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    data = json.loads(result.stdout)
+    by_name = {c["name"]: c for c in data["checks"]}
+    assert by_name["api-server"]["status"] == "fail" and "cannot reach" in by_name["api-server"]["detail"]
+    assert by_name["ssh"]["status"] in ("ok", "fail")
+    assert data["ok"] is False
+
+
+def test_autostop_text_and_check_passed():
+    assert lifecycle.autostop_text(-1, False) == "off"
+    assert lifecycle.autostop_text(None, False) == "off"
+    assert lifecycle.autostop_text(60, True) == "60m (down)"
+    assert lifecycle.autostop_text(30, False) == "30m (stop)"
+    ok = [lifecycle.Check("ssh", "ok", ""), lifecycle.Check("rsync", "fail", ""),
+          lifecycle.Check("api-server", "ok", ""), lifecycle.Check("runpod", "fail", ""),
+          lifecycle.Check("vast", "ok", ""), lifecycle.Check("lambda", "fail", "")]
+    assert lifecycle.check_passed(ok)
+    assert not lifecycle.check_passed([c if c.name != "vast" else lifecycle.Check("vast", "fail", "") for c in ok])
+    assert not lifecycle.check_passed([c if c.name != "ssh" else lifecycle.Check("ssh", "fail", "") for c in ok])
+
+
+def test_cluster_status_knows_who_can_stop():
+    assert not ClusterStatus(name="a", status="UP", provider="runpod").can_stop
+    assert not ClusterStatus(name="a", status="UP", provider="lambda").can_stop
+    assert ClusterStatus(name="a", status="UP", provider="vast").can_stop
+    assert not ClusterStatus(name="a", status="UP", provider="vast", spot=True).can_stop
+
+
+def test_down_plan_describes_what_goes(tmp_path):
+    cluster = ClusterStatus(name="c1", status="UP", provider="runpod", accelerators="RTX4090:1", price_hr=0.69)
+    text = lifecycle.DownPlan(name="c1", target=None, cluster=cluster).describe()
+    assert text == "c1: UP on runpod (RTX4090:1, $0.69/hr) - tear down, disk deleted"
+    gone = lifecycle.DownPlan(name="c2", target=state.Target(name="c2", kind="sky", repo=""), cluster=None)
+    assert "already gone" in gone.describe()
+    host = lifecycle.DownPlan(name="h", target=state.Target(name="h", kind="host", repo="", extra={"host": "box"}),
+                              cluster=None)
+    assert "your host box" in host.describe()
+
+
+def test_down_refuses_both_name_and_all(run_cli):
+    result = run_cli("down", "x", "--all")
+    assert result.code == 2 and "not both" in result.err
+
+
+def test_ls_lists_host_targets(run_cli, tmp_path, monkeypatch):
+    """A host row comes from gpu_lol.hosts.describe (an unreachable host is listed, not an error)."""
+    port = _closed_port()
+    monkeypatch.setenv("SKYPILOT_API_SERVER_LOCAL_PORT", str(port))
+    state.save(state.Target(name="lab-box", kind="host", repo=str(tmp_path),
+                            extra={"host": "127.0.0.1", "user": "nobody", "port": _closed_port(),
+                                   "workdir": "~/gpu-lol/lab"}))
+    listing = lifecycle.list_targets()
+    (row,) = [r for r in listing.rows if r.kind == "host"]
+    assert row.name == "lab-box" and row.kind == "host" and row.status == "unreachable"
+    assert row.provider == "host nobody@127.0.0.1" and row.autostop == "n/a" and row.price_hr is None
