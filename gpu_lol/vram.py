@@ -283,6 +283,8 @@ def _resolve_batch_seq(m: _Model, method: str, batch_size: int | None, seq_len: 
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     if batch < 1:
         raise ValueError("batch_size must be at least 1")
+    if seq_len is not None and seq_len < 1:
+        raise ValueError("seq_len must be at least 1")
     max_seq = m.shapes.get("max_seq")
     uses_tokens = m.transformer and not (m.kind == "vision" or "tokens" in m.shapes)
     if uses_tokens:

@@ -269,6 +269,8 @@ def test_need_for_count_shards_training_by_default():
     (dict(params_b=-1), "positive"),
     (dict(params_b=math.nan), "positive"),
     (dict(params_b=7, batch_size=0), "batch_size"),
+    (dict(params_b=7, seq_len=0), "seq_len"),
+    (dict(params_b=7, batch_size=2.5), "batch_size"),
     (dict(params_b=7, zero_stage=4), "zero_stage"),
 ])
 def test_bad_arguments(kwargs, message):
