@@ -143,8 +143,40 @@ def parse_env(item: str, environ: Mapping[str, str]) -> tuple[str, str]:
     return key, value
 
 
+def check_options(options: LaunchOptions) -> list[str]:
+    """Validate the flags on their own (before any analysis); returns the --cloud list."""
+    if options.gpu:
+        resolve_gpu(options.gpu)
+    if options.gpus is not None and not 1 <= options.gpus <= 16:
+        raise UsageError(f"--gpus {options.gpus}: must be 1 to 16")
+    if options.idle_minutes is not None and not 0 <= options.idle_minutes <= 10080:
+        raise UsageError(f"--idle-minutes {options.idle_minutes}: must be 0 to 10080")
+    for port in options.ports:
+        if not 1 <= int(port) <= 65535:
+            raise UsageError(f"--port {port}: must be 1 to 65535")
+    if options.name:
+        state.check_name(options.name)
+    wanted: list[str] = []
+    for item in options.clouds:
+        for cloud in item.split(","):
+            cloud = cloud.strip().lower()
+            if not cloud:
+                continue
+            if cloud not in PROVIDERS:
+                raise UsageError(f"--cloud {cloud}: not a provider gpu-lol launches on",
+                                 "choose from " + ", ".join(PROVIDERS))
+            if cloud not in wanted:
+                wanted.append(cloud)
+    for item in options.envs:
+        key = item.partition("=")[0]
+        if not key.replace("_", "a").isalnum() or key[:1].isdigit():
+            raise UsageError(f"--env {key!r}: not a valid variable name", "use --env KEY=VALUE")
+    return wanted
+
+
 def apply_options(spec: EnvironmentSpec, options: LaunchOptions) -> tuple[EnvironmentSpec, list[str]]:
     """A copy of ``spec`` with the command-line overrides; returns (spec, warnings)."""
+    clouds = check_options(options)
     spec = EnvironmentSpec.from_dict(spec.to_dict())
     warnings: list[str] = []
     if options.gpu:
@@ -154,37 +186,18 @@ def apply_options(spec: EnvironmentSpec, options: LaunchOptions) -> tuple[Enviro
         if spec.gpu_count < 1:
             spec.gpu_count = 1
     if options.gpus is not None:
-        if options.gpus < 1 or options.gpus > 16:
-            raise UsageError(f"--gpus {options.gpus}: must be 1 to 16")
         if spec.is_cpu and not spec.gpu_type:
             raise UsageError("--gpus needs a GPU type", "pass --gpu too (this spec is a cpu workload)")
         spec.gpu_count = options.gpus
     if options.idle_minutes is not None:
-        if options.idle_minutes < 0 or options.idle_minutes > 10080:
-            raise UsageError(f"--idle-minutes {options.idle_minutes}: must be 0 to 10080")
         spec.idle_minutes = options.idle_minutes
     if options.spot is not None:
         spec.spot = options.spot
     if options.ports:
-        for port in options.ports:
-            if not 1 <= int(port) <= 65535:
-                raise UsageError(f"--port {port}: must be 1 to 65535")
         spec.ports = sorted(set(spec.ports) | {int(p) for p in options.ports})
-    if options.clouds:
-        wanted: list[str] = []
-        for item in options.clouds:
-            for cloud in item.split(","):
-                cloud = cloud.strip().lower()
-                if not cloud:
-                    continue
-                if cloud not in PROVIDERS:
-                    raise UsageError(f"--cloud {cloud}: not a provider gpu-lol launches on",
-                                     "choose from " + ", ".join(PROVIDERS))
-                if cloud not in wanted:
-                    wanted.append(cloud)
+    if clouds:
         # keep the spec's order of preference where it has one
-        ordered = [p for p in spec.providers if p in wanted] + [p for p in wanted if p not in spec.providers]
-        spec.providers = ordered
+        spec.providers = [p for p in spec.providers if p in clouds] + [p for p in clouds if p not in spec.providers]
     return spec, warnings
 
 
@@ -612,6 +625,11 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
 
     say = progress or (lambda _msg: None)
     skypilot.ensure_api_server(say)
+    current = skypilot.status_one(plan.cluster_name)
+    if current is not None:
+        say(f"{plan.cluster_name} already exists ({current.status}"
+            f"{' on ' + current.provider if current.provider else ''}): SkyPilot reuses it, syncs the "
+            "repo and runs setup again")
     previous = state.load(plan.cluster_name)
     target = state.Target(
         name=plan.cluster_name, kind=state.KIND_SKY, repo=str(plan.repo), spec=plan.spec.to_dict(),

@@ -116,7 +116,11 @@ def _asset_link_lines(link: str) -> list[str]:
     ]
     if parent and parent not in ("/", "~", "."):
         lines.append(f"mkdir -p -- {remote_path(parent)}")
-    lines.append(f"ln -sfn -- {remote_path(remote)} {local_q}")
+    # A missing target (no network volume attached) would leave a dangling link that breaks
+    # whatever writes through it (the Hugging Face cache); create it as a directory instead.
+    remote_q = remote_path(remote)
+    lines.append(f"[ -e {remote_q} ] || mkdir -p -- {remote_q}")
+    lines.append(f"ln -sfn -- {remote_q} {local_q}")
     return lines
 
 
@@ -532,6 +536,12 @@ def _get(request_id: Any) -> Any:
     return sky.get(request_id)
 
 
+class LaunchInterrupted(OperationError):
+    """Ctrl-C while a launch streams: the request keeps running on the API server."""
+
+    exit_code = 130
+
+
 @dataclass
 class LaunchResult:
     job_id: int | None
@@ -551,7 +561,14 @@ def launch(task: dict[str, Any], cluster_name: str, *, detach: bool = False, out
         request_id = sky.launch(sky_task, cluster_name=cluster_name, _include_credentials=True)
         if detach:
             return LaunchResult(job_id=None, handle=None, credentials=None, request_id=str(request_id))
-        result = _stream(request_id, output)
+        try:
+            result = _stream(request_id, output)
+        except KeyboardInterrupt:
+            raise LaunchInterrupted(
+                f"interrupted: the launch of {cluster_name} goes on in SkyPilot's API server "
+                f"(request {str(request_id)[:8]})",
+                f"to stop it and any billing: sky api cancel {str(request_id)[:8]}; then "
+                f"`gpu-lol down {cluster_name}`") from None
         credentials = None
         if isinstance(result, tuple) and len(result) == 3:
             job_id, handle, credentials = result

@@ -428,3 +428,63 @@ def test_a_token_written_into_a_setup_command_is_not_printed(repo, run_cli):
     shown = json.dumps(plan.to_json()) + repr(launch.plan_rows(plan))
     assert token not in shown and "supersecretvalue1" not in shown
     assert token in plan.task["setup"]  # what launches is unchanged
+
+
+# ---------------------------------------------------------------------------------------------
+# gpu-lol up (through the analyzer, which applies .gpu-lol.yaml)
+# ---------------------------------------------------------------------------------------------
+
+def test_up_dry_run_json_and_human(repo, run_cli, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_from_the_shell_0123456789abcdef")
+    result = run_cli("up", "--dry-run", "--json", "--no-llm", cwd=repo)
+    assert result.code == 0, result.err
+    data = result.json()
+    assert data["cluster_name"] == "gpu-lol-my-repo" and data["spec"]["gpu_type"] == "RTX4090"
+    assert data["task"]["secrets"] == {"HF_TOKEN": "<redacted>"}
+    assert "hf_from_the_shell" not in result.out + result.err
+    skypilot.validate_task(data["task"])
+    result = run_cli("up", str(repo), "--dry-run", "--no-llm", "--gpu", "l40s", "--gpus", "2")
+    assert result.code == 0, result.err
+    assert "L40S x 2" in result.out and "HF_TOKEN=<redacted> (from your shell)" in result.out
+    assert "hf_from_the_shell" not in result.out + result.err
+    assert state.all_targets() == []  # a dry run records nothing
+
+
+def test_up_usage_errors(repo, run_cli, tmp_path):
+    result = run_cli("up", str(tmp_path / "missing"), "--dry-run")
+    assert result.code == 2
+    result = run_cli("up", "--identity", "key", "--dry-run", cwd=repo)
+    assert result.code == 2 and "--host" in result.err
+    result = run_cli("up", "--dry-run", "--no-llm", "--gpu", "TPU", cwd=repo)
+    assert result.code == 2 and result.err.startswith("error: unknown GPU 'TPU'")
+
+
+def test_up_host_dry_run_and_name_clash(repo, run_cli):
+    result = run_cli("up", "--host", "me@box.example:2222", "--dry-run", "--json", "--no-llm", cwd=repo)
+    assert result.code == 0, result.err
+    data = result.json()
+    assert data["host"] == "me@box.example:2222" and data["name"] == "gpu-lol-my-repo"
+    state.save(state.Target(name="gpu-lol-my-repo", kind="sky", repo=str(repo)))
+    result = run_cli("up", "--host", "me@box.example", "--dry-run", "--no-llm", cwd=repo)
+    assert result.code == 2 and "already the name of a SkyPilot cluster" in result.err
+
+
+def test_hostile_repo_through_the_analyzer_runs_nothing(tmp_path, run_cli):
+    from test_skypilot_render import _assert_nothing_ran, _recorded_calls, _run_setup
+
+    hostile = tmp_path / "hostile"
+    shutil.copytree(FIXTURES / "hostile", hostile)
+    result = run_cli("up", str(hostile), "--dry-run", "--json", "--no-llm")
+    assert result.code == 0, result.err
+    data = result.json()
+    requirements = data["spec"]["requirements"]
+    assert "numpy<2.0" in requirements and "pandas>=1.5,<3" in requirements
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    outcome, log, home = _run_setup(run_dir, data["task"]["setup"])
+    assert outcome.returncode == 0, outcome.stderr
+    _assert_nothing_ran(run_dir, home, hostile)
+    installed = [arg for call in _recorded_calls(log) if call[:4] == ["python", "-m", "pip", "install"]
+                 for arg in call[4:] if not arg.startswith("-")]
+    assert "numpy<2.0" in installed and "pandas>=1.5,<3" in installed
+    assert set(installed) <= set(requirements)  # every argument is a whole requirement, intact

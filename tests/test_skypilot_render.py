@@ -266,9 +266,10 @@ def test_hostile_requirements_execute_nothing_and_arrive_intact(tmp_path):
     from gpu_lol.analyzer.setup_commands import build
 
     setup_plan = build(HOSTILE_REQUIREMENTS)  # the analyzer's own command builder
+    volume = tmp_path / "volume"
     spec = make_spec(requirements=HOSTILE_REQUIREMENTS, setup_commands=setup_plan.commands,
                      system_packages=["git-lfs", "vim; touch PWNED_APT"],
-                     asset_links=["/workspace/$(touch PWNED_LINK):~/.cache/`touch PWNED_LINK2`"])
+                     asset_links=[f"{volume}/$(touch PWNED_LINK):~/.cache/`touch PWNED_LINK2`"])
     task = render(spec, tmp_path)
     skypilot.validate_task(task)
     result, log, home = _run_setup(tmp_path, task["setup"])
@@ -282,7 +283,8 @@ def test_hostile_requirements_execute_nothing_and_arrive_intact(tmp_path):
     apt = [c for c in calls if "apt-get" in c]
     assert any(c[-2:] == ["git-lfs", "vim; touch PWNED_APT"] for c in apt)
     link = home / ".cache" / "`touch PWNED_LINK2`"
-    assert link.is_symlink() and os.readlink(link) == "/workspace/$(touch PWNED_LINK)"
+    assert link.is_symlink() and os.readlink(link) == f"{volume}/$(touch PWNED_LINK)"
+    assert link.resolve().is_dir()  # a missing volume path is created, never left dangling
 
 
 def test_hostile_requirements_without_setup_commands(tmp_path):

@@ -86,6 +86,9 @@ def up_command(path: Path, dry_run: bool, as_json: bool, yes: bool, name: str | 
         gpu=gpu, gpus=gpus, name=name, idle_minutes=idle_minutes, spot=spot, assets=list(assets),
         template=template, envs=list(envs), ports=[_port(p) for p in ports], clouds=list(clouds),
         detach=detach)
+    from gpu_lol.launch import check_options
+
+    check_options(options)  # bad flags fail before the analysis (and any LLM call)
     spec = analyzed_spec(repo, use_llm=not no_llm, quiet=as_json)
     if host:
         return _up_host(repo, spec, options, host=host, identity=identity, workdir=workdir,
