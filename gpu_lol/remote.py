@@ -499,13 +499,20 @@ def _stream(argv: list[str], ep: Endpoint, *, pidfile: str | None, own_session: 
     """Run ssh with our stdio; forward interrupts to the remote process group."""
     # Without a pty, ssh runs in its own session so a terminal Ctrl-C reaches only us: we pass
     # it on to the remote group and keep streaming until the remote command has exited.
-    proc = subprocess.Popen(argv, start_new_session=own_session, stdout=stdout)
+    out_arg, out_pump = _output_target(sys.stdout if stdout is None else stdout)
+    err_arg, err_pump = _output_target(sys.stderr)
+    proc = subprocess.Popen(argv, start_new_session=own_session, stdout=out_arg, stderr=err_arg)
+    pumps = [_start_pump(pipe, stream) for pipe, stream in ((proc.stdout, out_pump), (proc.stderr, err_pump))
+             if stream is not None]
     restore = _install_signal_handlers() if own_session else None
     interrupts = 0
     try:
         while True:
             try:
-                return proc.wait()
+                rc = proc.wait()
+                for pump in pumps:
+                    pump.join()
+                return rc
             except (KeyboardInterrupt, _Interrupted):
                 interrupts += 1
                 if not own_session:
@@ -525,6 +532,42 @@ def _stream(argv: list[str], ep: Endpoint, *, pidfile: str | None, own_session: 
     finally:
         if restore:
             restore()
+
+
+def _output_target(stream: Any) -> tuple[Any, Any]:
+    """(what Popen gets, stream to copy into): a real file descriptor is handed to ssh as is;
+    a Python-level stream without one (gpu-lol used as a library, in a notebook, under a test
+    runner) gets a pipe whose output is copied into it."""
+    if isinstance(stream, int):
+        return stream, None
+    try:
+        stream.flush()
+        return stream.fileno(), None
+    except (AttributeError, OSError, ValueError):
+        return subprocess.PIPE, stream
+
+
+def _start_pump(pipe, stream):
+    import codecs
+    import threading
+
+    def pump() -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        fd = pipe.fileno()
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            stream.write(decoder.decode(chunk))
+            stream.flush()
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            stream.write(tail)
+        pipe.close()
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    return thread
 
 
 def _install_signal_handlers():

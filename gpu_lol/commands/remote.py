@@ -1,0 +1,127 @@
+"""``gpu-lol ssh`` / ``exec`` / ``logs``: work on a cluster or host over SSH.
+
+NAME defaults to the cluster or host launched from the current repo. The transport (argv,
+multiplexing, quoting, exit codes, Ctrl-C) is :mod:`gpu_lol.remote`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+_AFTER = "gpu_lol.after_dashdash"
+
+
+class DashDashCommand(click.Command):
+    """A command whose words after ``--`` are a remote command, kept out of click's parsing."""
+
+    command_metavar = "-- CMD..."
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        args = list(args)
+        if "--" in args:
+            i = args.index("--")
+            ctx.meta[_AFTER] = args[i + 1:]
+            args = args[:i]
+        else:
+            ctx.meta[_AFTER] = None
+        return super().parse_args(ctx, args)
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return super().collect_usage_pieces(ctx) + [self.command_metavar]
+
+
+def _command_after_dashdash(ctx: click.Context) -> list[str] | None:
+    return ctx.meta.get(_AFTER)
+
+
+class _OptionalCommand(DashDashCommand):
+    command_metavar = "[-- CMD...]"
+
+
+@click.command("ssh", cls=_OptionalCommand)
+@click.argument("name", required=False)
+@click.option("--print", "print_only", is_flag=True,
+              help="Print the ssh command line (for scripts, editors) instead of connecting.")
+@click.pass_context
+def ssh_command(ctx: click.Context, name: str | None, print_only: bool) -> int:
+    """Open a shell on a cluster or host, in the workdir.
+
+    \b
+      gpu-lol ssh                 a login shell in the workdir (venv active on a host)
+      gpu-lol ssh mybox -- htop   run one program with a terminal
+      gpu-lol ssh --print         the plain ssh command gpu-lol uses
+    """
+    import shlex
+
+    from gpu_lol import remote, state
+
+    target = state.resolve(name)
+    if print_only:
+        click.echo(" ".join(shlex.quote(part) for part in remote.ssh_argv(target, interactive=True)))
+        return 0
+    command = _command_after_dashdash(ctx)
+    return remote.run(target, command or "", tty=True)
+
+
+@click.command("exec", cls=DashDashCommand)
+@click.argument("name", required=False)
+@click.option("--sync", is_flag=True, help="Copy the repo to the workdir first (honours .gitignore/.skyignore).")
+@click.option("-t/-T", "--tty/--no-tty", "tty", default=None,
+              help="Force or disable a terminal (default: when stdin and stdout are terminals).")
+@click.pass_context
+def exec_command(ctx: click.Context, name: str | None, sync: bool, tty: bool | None) -> int:
+    """Run a command on a cluster or host, inline, in the workdir; exits with its exit code.
+
+    \b
+      gpu-lol exec -- nvidia-smi
+      gpu-lol exec mybox -- python train.py --lr 3e-4   several words: each passed as is
+      gpu-lol exec -- "python train.py | tee log"       one word: a shell command line
+      gpu-lol exec --sync -- python train.py            copy the repo first
+    """
+    from gpu_lol import remote, state
+    from gpu_lol.errors import UsageError
+
+    command = _command_after_dashdash(ctx)
+    if not command:
+        hint = "put the command after --, e.g. gpu-lol exec -- nvidia-smi"
+        if name and (not _valid_name(name) or state.load(name) is None):
+            hint = f"put the command after --, e.g. gpu-lol exec -- {name}"
+        raise UsageError("no command given", hint)
+    target = state.resolve(name)
+    if tty is None:
+        tty = sys.stdin.isatty() and sys.stdout.isatty()
+    return remote.run(target, command, tty=tty, sync=sync)
+
+
+def _valid_name(name: str) -> bool:
+    from gpu_lol import state
+    from gpu_lol.errors import UsageError
+
+    try:
+        state.check_name(name)
+    except UsageError:
+        return False
+    return True
+
+
+@click.command("logs")
+@click.argument("name", required=False)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C to stop).")
+@click.option("-n", "--tail", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Only the last N lines.")
+@click.option("--provision", is_flag=True, help="Clusters: SkyPilot's provisioning log instead of the job log.")
+def logs_command(name: str | None, follow: bool, tail: int, provision: bool) -> int:
+    """Show setup and job logs.
+
+    A host target shows its setup log; a cluster shows its latest SkyPilot job (setup and run
+    output), or with --provision how the machine was provisioned.
+    """
+    from gpu_lol import remote, state
+    from gpu_lol.console import info
+
+    target = state.resolve(name)
+    if provision and target.kind == state.KIND_HOST:
+        info("note: a host is not provisioned; showing its setup log")
+    return remote.stream_logs(target, follow=follow, tail=tail, provision=provision)
