@@ -488,3 +488,15 @@ def test_hostile_repo_through_the_analyzer_runs_nothing(tmp_path, run_cli):
                  for arg in call[4:] if not arg.startswith("-")]
     assert "numpy<2.0" in installed and "pandas>=1.5,<3" in installed
     assert set(installed) <= set(requirements)  # every argument is a whole requirement, intact
+
+
+def test_docs_example_is_what_the_renderer_produces():
+    """docs/launch.md shows a task rendered by this code; keep it true."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "launch.md").read_text()
+    shown = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    spec_file, spec = launch.load_spec_file(FIXTURES / "complete")
+    plan = launch.build_plan(spec_file.parent, spec, launch.LaunchOptions(auto_template=False,
+                             envs=["HF_TOKEN=hf_not_a_real_token_000"]), environ={}, check_offers=False)
+    task = plan.redacted_task()
+    task["workdir"] = "/home/me/code/complete"
+    assert skypilot.task_yaml(task).strip() == shown.strip()
