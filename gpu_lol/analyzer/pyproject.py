@@ -50,38 +50,42 @@ class TomlLines:
                 name = re.sub(r"[\"'\s]", "", m.group(1))
                 self.headers.append((i, name))
 
-    def _range(self, section: str) -> tuple[int, int] | None:
+    def _ranges(self, section: str) -> list[tuple[int, int]]:
+        """(header index, end index) of each table with this name (several for ``[[x]]``)."""
+        out = []
         for pos, (i, name) in enumerate(self.headers):
             if name == section:
                 end = self.headers[pos + 1][0] if pos + 1 < len(self.headers) else len(self.lines)
-                return i, end
-        return None
+                out.append((i, end))
+        return out
 
     def section(self, section: str) -> int | None:
-        r = self._range(section)
-        return r[0] + 1 if r else None
+        r = self._ranges(section)
+        return r[0][0] + 1 if r else None
 
     def key(self, section: str, key: str) -> int | None:
-        r = self._range(section)
-        if r is None:
-            return None
         pat = re.compile(r"^\s*[\"']?" + re.escape(key) + r"[\"']?\s*=")
-        for i in range(r[0] + 1, r[1]):
-            if pat.match(self.lines[i]):
-                return i + 1
+        for start, end in self._ranges(section):
+            for i in range(start + 1, end):
+                if pat.match(self.lines[i]):
+                    return i + 1
         return None
 
     def value(self, section: str, key: str | None, value: str) -> int | None:
         """The line of a string value inside ``section`` (after ``key`` when given)."""
-        r = self._range(section)
-        if r is None:
-            return None
-        start = (self.key(section, key) or r[0] + 1) - 1 if key else r[0] + 1
         quoted = [f'"{value}"', f"'{value}'", '"' + value.replace('"', '\\"') + '"']
-        for i in range(start, r[1]):
-            if any(q in self.lines[i] for q in quoted):
-                return i + 1
-        return start + 1
+        pat = re.compile(r"^\s*[\"']?" + re.escape(key) + r"[\"']?\s*=") if key else None
+        for start, end in self._ranges(section):
+            i = start + 1
+            if pat is not None:
+                while i < end and not pat.match(self.lines[i]):
+                    i += 1
+                if i >= end:
+                    continue
+            for j in range(i, end):
+                if any(q in self.lines[j] for q in quoted):
+                    return j + 1
+        return None
 
     def where(self, section: str, key: str | None = None, value: str | None = None) -> int | None:
         if value is not None:

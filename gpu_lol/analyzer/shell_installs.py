@@ -32,7 +32,7 @@ from gpu_lol.analyzer.req_files import (INDEX_OPTIONS, PATH_EXTRAS_RE, VALUE_OPT
 _ASSIGN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _PIP_RE = re.compile(r"^pip(\d+(\.\d+)?)?$")
 _PYTHON_RE = re.compile(r"^(python|python\d+(\.\d+)?|py)$")
-_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-=])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-=+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _REDIRECT_RE = re.compile(r"^(?:\d*(?:>>?|<)|&>>?)(.*)$")
 _SKIP_WORDS = frozenset({"sudo", "time", "nohup", "exec", "command", "then", "do", "else", "{",
                          "(", "!", "env", "eatmydata"})
@@ -70,8 +70,9 @@ def split_commands(text: str) -> list[list[str]]:
 
 def handle_commands(col: Collector, text: str, ev: Evidence, ctx: CommandContext) -> None:
     """Record what the install commands in one logical shell line ask for."""
-    if "`" in text and "install" in text:
-        col.warn(ev, "command substitution with backticks in an install command; not read")
+    if ("`" in text or "$(" in text) and _is_install_line(text):
+        # what a substitution produces is unknowable here, and its words would split wrongly
+        col.warn(ev, "install command with command substitution ($(...) or backticks); not read")
         return
     try:
         commands = split_commands(text)
@@ -150,14 +151,14 @@ def expand(col: Collector, word: str, ev: Evidence, ctx: CommandContext) -> str 
         return word
 
     def sub(m: re.Match) -> str:
-        name = m.group(1) or m.group(4)
-        if name in ctx.variables:
-            value = ctx.variables[name]
-            if m.group(2) and m.group(2).startswith(":") and value == "":
-                return m.group(3) or ""
-            return value
-        if m.group(2) is not None:
-            return m.group(3) or ""
+        name, op, word = m.group(1) or m.group(4), m.group(2), m.group(3) or ""
+        value = ctx.variables.get(name)
+        if op and op.endswith("+"):  # ${X:+word}: word when X is set (and not empty)
+            return word if value else ""
+        if value is not None:
+            return word if (op and op.startswith(":") and value == "") else value
+        if op is not None:  # ${X:-word}, ${X-word}, ${X:=word}
+            return word
         raise KeyError(name)
 
     try:
