@@ -122,9 +122,9 @@ def _refresh_ssh_configs(names: list[str]) -> None:
     """Like ``sky status``: keep ``~/.sky/generated/ssh/<cluster>`` current for ssh/exec."""
     from gpu_lol import skypilot
 
-    for name in names:
-        if not skypilot.ssh_config_path(name).exists():
-            skypilot.ensure_ssh_config(name)
+    missing = [name for name in names if not skypilot.ssh_config_path(name).exists()]
+    if missing:
+        skypilot.write_ssh_configs(missing)
 
 
 def _sky_row(cluster, target: state.Target | None, now: float) -> Row:
@@ -171,7 +171,11 @@ def info(name: str | None, *, cwd: Path | None = None, progress: Progress = _qui
     if target is not None and target.kind == state.KIND_HOST:
         from gpu_lol import hosts
 
-        return {"name": name, "kind": "host", "record": target.to_dict(), "status": hosts.describe(target)}
+        described = hosts.describe(target) or {}
+        return {"name": name, "kind": "host", "status": str(described.get("status", "?")),
+                "host": described, "record": target.to_dict(),
+                "connect": [f"gpu-lol ssh {name}", f"gpu-lol exec {name} -- nvidia-smi",
+                            f"gpu-lol down {name}"]}
     skypilot.ensure_api_server(progress)
     cluster = skypilot.status_one(name)
     if cluster is None and target is None:

@@ -616,6 +616,21 @@ def ensure_ssh_config(cluster_name: str, launched: LaunchResult | None = None) -
     return path if path.exists() else None
 
 
+def write_ssh_configs(cluster_names: list[str]) -> None:
+    """One ``sky status``-style round trip that writes the SSH configs of these clusters."""
+    import contextlib
+
+    try:
+        from sky.client.cli import command as sky_cli
+
+        with contextlib.redirect_stdout(sys.stderr):
+            sky_cli._get_cluster_records_and_set_ssh_config(clusters=list(cluster_names))
+    except Exception as exc:  # noqa: BLE001 - listing must not fail over a local SSH config file
+        from gpu_lol.console import warn
+
+        warn(f"could not write SSH configs for {', '.join(cluster_names)}: {clean_message(exc)}")
+
+
 def _sky_status_subprocess(cluster_name: str) -> None:
     sky_exe = Path(sys.executable).with_name("sky")
     argv = [str(sky_exe)] if sky_exe.exists() else [sys.executable, "-m", "sky.cli"]

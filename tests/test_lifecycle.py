@@ -136,3 +136,16 @@ def test_ls_lists_host_targets(run_cli, tmp_path, monkeypatch):
     (row,) = [r for r in listing.rows if r.kind == "host"]
     assert row.name == "lab-box" and row.kind == "host" and row.status == "unreachable"
     assert row.provider == "host nobody@127.0.0.1" and row.autostop == "n/a" and row.price_hr is None
+
+
+def test_info_on_a_host(run_cli, tmp_path):
+    state.save(state.Target(name="lab-box", kind="host", repo=str(tmp_path),
+                            extra={"host": "127.0.0.1", "user": "nobody", "port": _closed_port(),
+                                   "workdir": "~/gpu-lol/lab"}))
+    result = run_cli("info", "lab-box", "--json")
+    assert result.code == 0, result.err
+    data = result.json()
+    assert data["kind"] == "host" and data["status"] == "unreachable"
+    assert data["connect"][0] == "gpu-lol ssh lab-box"
+    result = run_cli("info", "lab-box")
+    assert result.code == 0 and "unreachable" in result.out and "{" not in result.out

@@ -103,7 +103,10 @@ def info_command(name: str | None, as_json: bool) -> int:
         ("ssh config", data.get("ssh_config")),
     ]
     if data.get("kind") == "host":
-        rows.append(("host", str(data.get("status"))))
+        host = data.get("host") or {}
+        rows = [(label, value) for label, value in rows if label in ("repo", "gpu", "image")]
+        rows += [("host", host.get("host")), ("machine gpu", host.get("gpu")),
+                 ("workdir", host.get("workdir")), ("detail", host.get("detail"))]
     for label, value in rows:
         if value:
             console.print(f"  [cyan]{label:<10}[/cyan] {escape(str(value))}")
