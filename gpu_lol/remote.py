@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -317,7 +316,7 @@ def exec_script(ep: Endpoint, command: list[str] | str, *, pidfile: str | None =
     if pidfile:
         # The login bash is the process-group leader of the session (sshd calls setsid and the
         # user's shell execs it), so "kill -- -PID" reaches the command and its children.
-        lines.append(f"echo $$ > {shlex.quote(pidfile)}")
+        lines.append(f"{{ echo $$ > {shlex.quote(pidfile)}; }} 2>/dev/null || true")
         lines.append(f"trap 'rm -f {shlex.quote(pidfile)}' EXIT")
     lines.append(command_text(command))
     return "\n".join(lines) + "\n"
@@ -476,7 +475,7 @@ def run(target: Target, command: list[str] | str, *, tty: bool = False, sync: bo
     else:
         if not command:
             raise UsageError("no command given", "put the command after --, e.g. gpu-lol exec -- nvidia-smi")
-        pidfile = f"/tmp/gpu-lol-exec-{uuid.uuid4().hex[:16]}.pid"
+        pidfile = f"/tmp/gpu-lol-exec-{os.urandom(8).hex()}.pid"
         script = exec_script(ep, command, pidfile=pidfile)
         argv = _ssh_prefix(ep, batch=True) + ["-E", str(log.path), ep.alias, wrap_login(script)]
     try:

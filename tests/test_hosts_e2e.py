@@ -48,7 +48,44 @@ def box_repo(tmp_path, remote_tmp):  # noqa: F811
         remote.close(target)
 
 
-def test_host_end_to_end(run_cli, sshd_server, box_repo):  # noqa: F811
+def interactive_shell(gpu_lol_exe, name: str, typed: bytes) -> tuple[int, list[str]]:
+    """Run `gpu-lol ssh NAME` on a pseudo-terminal, type ``typed``; (exit code, output lines
+    that answer it)."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import time
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([*gpu_lol_exe, "ssh", name], stdin=slave, stdout=slave, stderr=slave,
+                            env=os.environ.copy(), start_new_session=True)
+    os.close(slave)
+    os.write(master, typed)
+    data = b""
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    data += os.read(master, 4096)
+                except OSError:
+                    break
+        code = proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", data.decode(errors="replace"))  # bracketed paste etc.
+    lines = [l.strip() for l in text.replace("\r", "").splitlines()]
+    wanted = [l for l in lines if l.startswith(("/", "VENV=", "G="))]
+    return code, wanted
+
+
+def test_host_end_to_end(run_cli, sshd_server, box_repo, gpu_lol_exe):  # noqa: F811
     repo, workdir = box_repo
     up = run_cli("up", repo, "--host", sshd_server.spec, "--identity", sshd_server.identity,
                  "--workdir", workdir, "--name", "box", "--yes", "--no-llm")
@@ -74,6 +111,10 @@ def test_host_end_to_end(run_cli, sshd_server, box_repo):  # noqa: F811
     assert where.out.splitlines() == [str(workdir), str(workdir / ".gpu-lol" / "venv"), "hello from the spec"]
     # NAME defaults to the target launched from this repo
     assert run_cli("exec", "--", "true", cwd=repo).code == 0
+
+    # ssh: an interactive login shell in the workdir with the venv and envs, on a terminal
+    assert interactive_shell(gpu_lol_exe, "box", b"pwd; echo VENV=$VIRTUAL_ENV; echo G=$GREETING; exit 5\n") == (
+        5, [str(workdir), f"VENV={workdir / '.gpu-lol' / 'venv'}", "G=hello from the spec"])
 
     # exec --sync sends a new file
     (repo / "new.py").write_text("print('new')\n")

@@ -270,3 +270,42 @@ def test_cli_ssh_print(run_cli, box):
     result = run_cli("ssh", "box", "--print")
     assert result.code == 0
     assert result.out.startswith("ssh -F ") and result.out.strip().endswith(box.extra["host"])
+
+
+def _read_until(fd: int, needle: bytes, timeout: float = 20) -> bytes:
+    import select
+
+    data = b""
+    deadline = time.monotonic() + timeout
+    while needle not in data and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def test_ssh_with_a_terminal_forwards_ctrl_c_through_the_pty(box, gpu_lol_exe):
+    """`gpu-lol ssh NAME -- CMD` on a terminal: ^C typed locally interrupts the remote command."""
+    import pty
+
+    master, slave = pty.openpty()
+    line = "trap 'echo got-int; exit 7' INT; echo ready; sleep 30; echo not-interrupted"
+    proc = subprocess.Popen([*gpu_lol_exe, "ssh", "box", "--", line], stdin=slave, stdout=slave,
+                            stderr=slave, env=os.environ.copy(), start_new_session=True)
+    os.close(slave)
+    try:
+        assert b"ready" in _read_until(master, b"ready")
+        os.write(master, b"\x03")
+        rest = _read_until(master, b"got-int")
+        assert proc.wait(timeout=20) == 7
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert b"got-int" in rest and b"not-interrupted" not in rest
