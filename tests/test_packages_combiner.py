@@ -45,7 +45,8 @@ def test_precedence_first_file_owns_a_name_and_keeps_its_marker_variants():
     assert [(q.text, q.evidence.cite(), q.source) for q in r.requirements] == [
         ('torch==2.1.0; sys_platform == "linux"', "requirements.txt:1", "requirements"),
         ('torch==2.1.0+cpu; sys_platform == "darwin"', "requirements.txt:2", "requirements"),
-        ("numpy", "requirements.txt:3", "requirements"),  # pyproject's numpy>=1.26 loses
+        # requirements.txt owns numpy but leaves it bare: pyproject's pin refines it
+        ("numpy>=1.26", "pyproject.toml:3", "pyproject"),
         ("pandas", "pyproject.toml:3", "pyproject"),
         ("scikit-learn", "Dockerfile:2", "dockerfile"),  # Dockerfile's torch==1.13 loses
     ]
@@ -143,3 +144,24 @@ def test_python_version_text():
     assert python_version_text("==3.11.*") == "3.11"
     assert python_version_text("pypy3.9") is None
     assert python_version_text("latest") is None
+
+
+def test_a_bare_name_is_pinned_by_a_later_source(tmp_path):
+    (tmp_path / "setup.py").write_text("from setuptools import setup\nsetup(name='ld', install_requires=['torch', 'numpy>=1.2'])\n")
+    (tmp_path / "environment.yaml").write_text(
+        "dependencies:\n  - pytorch=1.11.0\n  - numpy=1.19.2\n  - pip:\n    - einops==0.3.0\n")
+    r = collect(FileIndex.build(tmp_path))
+    # setup.py owns both names; its bare `torch` takes the environment's pin, its numpy range stays
+    assert pairs(r.requirements) == [
+        ("torch==1.11.0", "environment.yaml:2"), ("numpy>=1.2", "setup.py:2"), ("einops==0.3.0", "environment.yaml:5")]
+
+
+def test_installing_the_repo_from_its_own_git_url_is_the_repo_itself(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "openai-whisper"\ndependencies = ["numpy"]\n'
+        '[project.urls]\nHomepage = "https://github.com/openai/whisper"\n')
+    (tmp_path / "README.md").write_text(
+        "```bash\npip install git+https://github.com/openai/whisper.git\n"
+        "pip install git+https://github.com/other/tool.git\n```\n")
+    r = collect(FileIndex.build(tmp_path))
+    assert [q.text for q in r.requirements] == ["numpy", "git+https://github.com/other/tool.git"]

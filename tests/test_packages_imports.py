@@ -120,3 +120,15 @@ def test_resolve_import_refuses_unknown_and_unrelated_names():
     assert resolve_import("clip") is None  # PyPI "clip" is an unrelated project
     assert resolve_import("google.colab") is None
     assert resolve_import("definitely_not_known_xyz") is None
+
+
+def test_sibling_modules_of_a_script_inside_a_package_are_local(tmp_path):
+    pkg = tmp_path / "style" / "neural"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "vgg.py").write_text("import torchvision\n")
+    (pkg / "run.py").write_text("from vgg import Vgg16\nimport numpy\n")
+    (tmp_path / "other.py").write_text("import vgg\n")  # elsewhere, `vgg` is not this module
+    found = scan_imports(FileIndex.build(tmp_path))
+    assert [e.cite() for e in found["vgg"]] == ["other.py:1"]
+    assert set(found) == {"vgg", "numpy", "torchvision"}

@@ -81,3 +81,18 @@ def test_readme_code_lines_prompts_and_fences():
     lines = ["```sh", "$ pip install a", "(venv) user@host:~$ pip install b \\", "   c", "```",
              "~~~", ">>> import x", "~~~", "```yaml", "pip install no", "```"]
     assert readme_code_lines(lines) == [(2, "pip install a"), (3, "pip install b  c"), (7, "import x")]
+
+
+@pytest.mark.parametrize("line, expected_reqs, expected_flag", [
+    ("pip install -qr pinned.txt comet_ml  # install", ["numpy", "comet_ml"], None),
+    ("pip install -Ur pinned.txt", ["numpy"], None),
+    ("pip install -rpinned.txt", ["numpy"], None),
+    ("pip install -qU -i https://download.pytorch.org/whl/cu121 torch", ["torch"], "--extra-index-url"),
+])
+def test_combined_short_options_and_comments(tmp_path, line, expected_reqs, expected_flag):
+    (tmp_path / "pinned.txt").write_text("numpy\n")
+    (tmp_path / "go.sh").write_text(line + "\n")
+    r = report_for(tmp_path)
+    assert [q.text for q in r.requirements] == expected_reqs
+    assert [k for k, _u, _e in r.index_urls] == ([expected_flag] if expected_flag else [])
+    assert r.warnings == []

@@ -272,10 +272,15 @@ class LocalModules:
                     self.namespace_dirs.setdefault(parts[i - 1], []).append(sub)
                     self.top.add(parts[i - 1])
 
-    def is_local(self, module: str) -> bool:
+    def is_local(self, module: str, from_dir: str | None = None) -> bool:
+        """``from_dir``: the importing file's folder, on ``sys.path`` when it runs as a script."""
         parts = module.split(".")
         if parts[0] in self.top:
             return True
+        if from_dir:
+            base = f"{from_dir}/{parts[0]}"
+            if base in self.dirs or any(base + ext in self.files for ext in self._EXTS):
+                return True
         dirs = self.namespace_dirs.get(parts[0])
         if dirs and len(parts) > 1:
             for d in dirs:
@@ -285,9 +290,9 @@ class LocalModules:
         return False
 
 
-def _is_third_party(module: str, local: LocalModules) -> bool:
+def _is_third_party(module: str, local: LocalModules, from_dir: str | None = None) -> bool:
     top = module.split(".")[0]
-    return bool(top) and top not in STDLIB and not top.startswith("_") and not local.is_local(module)
+    return bool(top) and top not in STDLIB and not top.startswith("_") and not local.is_local(module, from_dir)
 
 
 def import_sites(index) -> list[ImportSite]:
@@ -309,7 +314,7 @@ def import_sites(index) -> list[ImportSite]:
                 continue
             lines = None
             for line_no, module, optional in scan_source(text):
-                if not _is_third_party(module, local):
+                if not _is_third_party(module, local, f.parent):
                     continue
                 if lines is None:
                     lines = text.split("\n")
@@ -324,7 +329,7 @@ def import_sites(index) -> list[ImportSite]:
             source = notebooks.python_source(code)
             lines = source.split("\n")
             for line_no, module, optional in scan_source(source):
-                if not _is_third_party(module, local):
+                if not _is_third_party(module, local, f.parent):
                     continue
                 sites.append(ImportSite(key_for(module), module,
                                         Evidence(f.rel, offset + line_no, lines[line_no - 1].strip()),

@@ -32,10 +32,12 @@ Dedupe
     By canonical project name (``requirements_text.name_of``). The first *file*, in precedence
     order, that names a package owns it: its entries for that name are kept (several when they
     carry different environment markers, e.g. one torch pin per platform) and later files'
-    entries for the same name are dropped. Nameless URLs dedupe on their exact text. A
-    requirement naming the repo's own project (``pip install mypkg[train]`` in the README of
-    ``mypkg``) is not a requirement: the repo itself is installed, its extras go to
-    ``extras_requested``.
+    entries for the same name are dropped, with one exception: a bare name (``torch`` in
+    setup.py) takes the first later entry that pins it under the same marker (``pytorch=1.11.0``
+    in environment.yml), since installing both would give that pin anyway. Nameless URLs dedupe
+    on their exact text. A requirement naming the repo's own project (``pip install mypkg[train]``
+    in the README of ``mypkg``, or ``git+`` the URL its metadata gives as its home) is not a
+    requirement: the repo itself is installed, its extras go to ``extras_requested``.
 
 File variants
     File names are split into words on ``-``, ``_`` and ``.``. Development words (``dev``,
@@ -280,6 +282,7 @@ class Collector:
         self.package_evidence: Evidence | None = None
         self.self_install: Evidence | None = None  # `-e .` / `pip install .` seen
         self.project_name: str | None = None
+        self.project_urls: list[str] = []  # homepage/repository URLs the package metadata gives
         self.python_versions: list[tuple[str, Evidence]] = []
         self.index_urls: list[tuple[str, str, Evidence]] = []
         self.constraints: list[tuple[str, Evidence]] = []
@@ -657,28 +660,44 @@ def _finish(col: Collector, index: FileIndex) -> PackageReport:
         col.warn(col.self_install, "installs the repo itself, but the repo has no setup.py, "
                                    "setup.cfg or pyproject.toml; not installed")
     own = _canon(col.project_name) if col.project_name else None
+    self_urls = {_repo_url(u) for u in col.project_urls} - {None}
+    self_names = {n for n in (own, _canon(index.root.name) if index.root.name else None) if n}
+
+    def is_self(text: str, name: str | None) -> bool:
+        if col.package_evidence is None:
+            return False
+        if own and name == own:
+            return True
+        url = _repo_url(text.split(" @ ", 1)[-1]) if "://" in text else None
+        if url is None:
+            return False
+        return url in self_urls or _canon(url.rsplit("/", 1)[-1]) in self_names
 
     def dedupe(entries: list[_Entry], *, drop_own: bool) -> list[DeclaredRequirement]:
         owners: dict[str, str] = {}
-        seen: set[tuple[str, str]] = set()
+        seen: dict[tuple[str, str], int] = {}
         out: list[DeclaredRequirement] = []
         for e in entries:
             text = e.req.text
             name = name_of(text)
-            if drop_own and own and name == own:
-                extras = _extras_of(text)
-                col.add_extra_request(extras, e.req.evidence)
+            if drop_own and is_self(text, name):
+                col.add_extra_request(_extras_of(text), e.req.evidence)
                 continue
             key = name or text
             marker = _marker_of(text)
             owner = owners.setdefault(key, e.owner)
             if owner != e.owner:
+                # a later file does not override the owner, except to pin what it left bare
+                at = seen.get((key, marker))
+                if at is not None and _is_bare(out[at].text) and not _is_bare(text):
+                    out[at] = e.req
+                    owners[key] = e.owner
                 continue
             if (key, marker) in seen:
-                if name is not None and text != _first_text(out, key, marker):
+                if name is not None and text != out[seen[(key, marker)]].text:
                     col.warn(e.req.evidence, f"'{_short(text)}' repeats '{key}'; the first entry is kept")
                 continue
-            seen.add((key, marker))
+            seen[(key, marker)] = len(out)
             out.append(e.req)
         return out
 
@@ -717,11 +736,22 @@ def _finish(col: Collector, index: FileIndex) -> PackageReport:
     return report
 
 
-def _first_text(out: list[DeclaredRequirement], key: str, marker: str) -> str:
-    for r in out:
-        if (name_of(r.text) or r.text) == key and _marker_of(r.text) == marker:
-            return r.text
-    return ""
+def _is_bare(text: str) -> bool:
+    """A name with no version and no URL (extras and markers allowed): ``torch``."""
+    try:
+        from packaging.requirements import Requirement
+
+        req = Requirement(text)
+    except Exception:  # noqa: BLE001 - a nameless URL is not bare
+        return False
+    return not req.url and not str(req.specifier)
+
+
+def _repo_url(url: str) -> str | None:
+    """``git+https://github.com/o/r.git@v1#egg=x`` -> ``github.com/o/r``."""
+    m = re.match(r"^(?:[a-z+]+://)?(?:[^@/]+@)?(?:www\.)?([^/]+/[^@#?]+?)(?:\.git)?/?(?:[@#?].*)?$",
+                 url.strip().removeprefix("git+"), re.I)
+    return m.group(1).lower() if m else None
 
 
 def _canon(name: str) -> str:

@@ -127,6 +127,9 @@ def parse(col: Collector, rel: str) -> None:
             "tool.poetry" if poetry else "build-system")
         col.set_package(ev(section, "name" if name else None, None, f"[{section}]"),
                         name if isinstance(name, str) else None)
+        urls = list(_table((project or {}).get("urls") if isinstance(project, dict) else None).values())
+        urls += [poetry.get(k) for k in ("homepage", "repository")]
+        col.project_urls.extend(u for u in urls if isinstance(u, str))
 
     if isinstance(project, dict):
         _pep621(col, rel, project, tool, loc, base_dir)

@@ -124,8 +124,10 @@ def _options(col, text, ev, base_dir, target, source, per_requirement=False):
         opt, value = tok, None
         if tok.startswith("--") and "=" in tok:
             opt, value = tok.split("=", 1)
-        elif len(tok) > 2 and tok[:2] in ("-r", "-c", "-e", "-i", "-f") and not tok.startswith("--"):
-            opt, value = tok[:2], tok[2:]
+        elif len(tok) > 2 and not tok.startswith("--"):
+            from gpu_lol.analyzer.shell_installs import _short_options
+
+            opt, value = _short_options(tok)
         if opt in VALUE_OPTIONS and value is None:
             if i + 1 < len(tokens):
                 value = tokens[i + 1]

@@ -235,6 +235,19 @@ def parse_setup_py(col: Collector, rel: str) -> None:
         except _Unknown:
             name = None
     col.set_package(Evidence(rel, call.lineno, "setup("), name)
+    for key in ("url", "download_url"):
+        if key in kwargs:
+            try:
+                col.project_urls.append(_resolve_str(kwargs[key], mod).value)
+            except _Unknown:
+                pass
+    if "project_urls" in kwargs:
+        try:
+            for _k, v in _resolve_dict(kwargs["project_urls"], mod):
+                if isinstance(v, ast.Constant) and isinstance(v.value, str):
+                    col.project_urls.append(v.value)
+        except _Unknown:
+            pass
     if "python_requires" in kwargs:
         try:
             node = _resolve_str(kwargs["python_requires"], mod)
@@ -341,6 +354,9 @@ def parse_setup_cfg(col: Collector, rel: str) -> None:
         name = meta.get("name", [])
         col.set_package(Evidence(rel, name[0][0] if name else None, "[metadata]"),
                         name[0][1] if name else None)
+        for key in ("url", "home_page", "project_urls"):
+            for _n, value in meta.get(key, []):
+                col.project_urls.append(value.split("=", 1)[-1].strip())
     options = cfg.get("options", {})
     for number, value in options.get("python_requires", [])[:1]:
         col.add_python(value, Evidence(rel, number, f"python_requires = {value}"))

@@ -60,6 +60,8 @@ def split_commands(text: str) -> list[list[str]]:
     lexer.whitespace_split = True
     commands: list[list[str]] = [[]]
     for tok in lexer:
+        if tok.startswith("#"):
+            break  # a word starting with # begins a comment
         if tok and set(tok) <= set("&|;"):
             if commands[-1]:
                 commands.append([])
@@ -209,8 +211,8 @@ def pip_install_args(col: Collector, args: list[str], ev: Evidence, ctx: Command
             opt, value = raw, None
             if raw.startswith("--") and "=" in raw:
                 opt, value = raw.split("=", 1)
-            elif len(raw) > 2 and raw[:2] in ("-r", "-c", "-e", "-i", "-f") and not raw.startswith("--"):
-                opt, value = raw[:2], raw[2:]
+            elif not raw.startswith("--") and len(raw) > 2:
+                opt, value = _short_options(raw)
             if opt in VALUE_OPTIONS and value is None:
                 if i >= len(args):
                     break
@@ -242,6 +244,19 @@ def pip_install_args(col: Collector, args: list[str], ev: Evidence, ctx: Command
         if word is None or not word:
             continue
         _positional(col, word, ev, ctx, target)
+
+
+_SHORT_WITH_VALUE = frozenset("rceiftCd")
+
+
+def _short_options(word: str) -> tuple[str, str | None]:
+    """optparse's reading of ``-qr``/``-Ur``/``-rfile``: flags up to the first option that takes
+    a value, which takes the rest of the word (or, when nothing is left, the next word)."""
+    for k, ch in enumerate(word[1:], 1):
+        if ch in _SHORT_WITH_VALUE:
+            rest = word[k + 1:]
+            return "-" + ch, rest or None
+    return word, None
 
 
 def _positional(col, word, ev, ctx, target, editable=False):
