@@ -165,3 +165,21 @@ def test_installing_the_repo_from_its_own_git_url_is_the_repo_itself(tmp_path):
         "pip install git+https://github.com/other/tool.git\n```\n")
     r = collect(FileIndex.build(tmp_path))
     assert [q.text for q in r.requirements] == ["numpy", "git+https://github.com/other/tool.git"]
+
+
+def test_extras_refine_and_named_urls_absorb_nameless_ones(tmp_path):
+    (tmp_path / "requirements.txt").write_text(
+        "black\nblack[jupyter]\nflaxformer @ git+https://github.com/google/flaxformer\n"
+        "git+https://github.com/google/flaxformer\nnumpy>=1.2\nnumpy[dev]>=1.3\n")
+    (tmp_path / "setup.sh").write_text("pip install -U pip setuptools wheel uv 'setuptools<70'\n")
+    r = collect(FileIndex.build(tmp_path))
+    assert [q.text for q in r.requirements] == [
+        "black[jupyter]", "flaxformer @ git+https://github.com/google/flaxformer", "numpy>=1.2", "setuptools<70"]
+    assert r.warnings == ["requirements.txt:6: 'numpy[dev]>=1.3' repeats 'numpy'; the first entry is kept"]
+
+
+def test_indexes_of_platform_files_stay_out(tmp_path):
+    (tmp_path / "requirements.txt").write_text("jax\n-f https://storage.googleapis.com/jax-releases/jax_cuda_releases.html\n")
+    (tmp_path / "requirements-tpu.txt").write_text("-f https://storage.googleapis.com/jax-releases/libtpu_releases.html\njax[tpu]\n")
+    r = collect(FileIndex.build(tmp_path))
+    assert [u for _k, u, _e in r.index_urls] == ["https://storage.googleapis.com/jax-releases/jax_cuda_releases.html"]

@@ -89,3 +89,15 @@ def test_nbformat3_and_single_string_sources():
     cells, error = read_cells(json.dumps(nb4))
     assert error is None and cells[0][1] == "import jax\nimport flax"
     assert read_cells("[1, 2]")[1].startswith("not a notebook")
+
+
+def test_colab_clone_then_install_from_the_clone(tmp_path):
+    repo = tmp_path / "vision_transformer"
+    (repo / "vit_jax").mkdir(parents=True)
+    (repo / "vit_jax" / "requirements.txt").write_text("flax\n")
+    nb = {"nbformat": 4, "cells": [{"cell_type": "code", "outputs": [], "source": [
+        "!git clone https://github.com/google-research/vision_transformer\n",
+        "!pip install -qr vision_transformer/vit_jax/requirements.txt\n"]}]}
+    (repo / "demo.ipynb").write_text(json.dumps(nb, indent=1))
+    r = collect(FileIndex.build(repo))
+    assert [(q.text, q.evidence.cite()) for q in r.requirements] == [("flax", "vit_jax/requirements.txt:1")]

@@ -65,6 +65,9 @@ if TYPE_CHECKING:
     from gpu_lol.analyzer.index import FileIndex, RepoFile
 
 COMMAND_SOURCES = frozenset({"dockerfile", "notebook", "shell", "readme"})
+# installers and build tools an install command upgrades on the way; not the repo's packages
+_TOOLING = frozenset({"pip", "python", "uv", "pipx", "wheel", "setuptools", "virtualenv", "pip-tools",
+                      "poetry", "pipenv", "build", "twine"})
 SOURCES = ("requirements", "pyproject", "setup.py", "setup.cfg", "conda", "pipfile", "dockerfile",
            "notebook", "shell", "readme", "imports")
 
@@ -308,8 +311,8 @@ class Collector:
         except RequirementError as exc:
             self.warn(ev, f"dropped invalid requirement '{_short(text)}' ({_reason(exc)})")
             return False
-        if source in COMMAND_SOURCES and name_of(text) in ("pip", "python"):
-            return False  # `pip install -U pip` is tooling, not something the repo needs
+        if source in COMMAND_SOURCES and name_of(text) in _TOOLING and _is_bare(text):
+            return False  # `pip install -U pip setuptools wheel uv` is tooling, not the repo's needs
         entry = _Entry(DeclaredRequirement(text, ev, source), ev.file)
         if target == RUNTIME:
             self.runtime.append(entry)
@@ -683,18 +686,18 @@ def _finish(col: Collector, index: FileIndex) -> PackageReport:
             if drop_own and is_self(text, name):
                 col.add_extra_request(_extras_of(text), e.req.evidence)
                 continue
-            key = name or text
+            key = name or _url_name(text, owners) or text
             marker = _marker_of(text)
             owner = owners.setdefault(key, e.owner)
-            if owner != e.owner:
-                # a later file does not override the owner, except to pin what it left bare
-                at = seen.get((key, marker))
-                if at is not None and _is_bare(out[at].text) and not _is_bare(text):
-                    out[at] = e.req
-                    owners[key] = e.owner
+            at = seen.get((key, marker))
+            if at is not None and _refines(out[at].text, text):
+                out[at] = e.req  # `torch` then `torch==2.1`, `black` then `black[jupyter]`
+                owners[key] = e.owner
                 continue
-            if (key, marker) in seen:
-                if name is not None and text != out[seen[(key, marker)]].text:
+            if owner != e.owner:
+                continue  # a later file does not override the owner
+            if at is not None:
+                if name is not None and text != out[at].text:
                     col.warn(e.req.evidence, f"'{_short(text)}' repeats '{key}'; the first entry is kept")
                 continue
             seen[(key, marker)] = len(out)
@@ -711,14 +714,16 @@ def _finish(col: Collector, index: FileIndex) -> PackageReport:
     for path in list(col.optional):
         if path in runtime_files:
             del col.optional[path]  # a variant file that something installs after all
-    for group, entries in col.optional.items():
-        kept = dedupe(entries, drop_own=False)
-        if kept:
-            report.optional[group] = kept
-    for group, entries in col.dev.items():
-        kept = dedupe(entries, drop_own=False)
-        if kept:
-            report.dev[group] = kept
+    # groups are recorded as declared: only exact repeats are dropped (pip installs a group's
+    # lines together, `transformers[kernels]` and `transformers[hub-kernels]` both count)
+    for src, dst in ((col.optional, report.optional), (col.dev, report.dev)):
+        for group, entries in src.items():
+            kept: list[DeclaredRequirement] = []
+            for e in entries:
+                if all(k.text != e.req.text for k in kept):
+                    kept.append(e.req)
+            if kept:
+                dst[group] = kept
     sources: list[str] = []
     for r in report.requirements:
         if r.evidence.file not in sources:
@@ -734,6 +739,36 @@ def _finish(col: Collector, index: FileIndex) -> PackageReport:
     report.local_installs = list(col.local_installs)
     report.warnings = list(col.warnings)
     return report
+
+
+def _refines(old: str, new: str) -> bool:
+    """``new`` says all ``old`` says and more: a pin for a bare name, or more extras with the
+    same version constraint (never a different URL or a different pin)."""
+    if old == new:
+        return False
+    try:
+        from packaging.requirements import Requirement
+
+        a, b = Requirement(old), Requirement(new)
+    except Exception:  # noqa: BLE001 - nameless URLs never refine
+        return False
+    if a.url:
+        return False
+    if not str(a.specifier):
+        return a.extras <= b.extras
+    return str(a.specifier) == str(b.specifier) and not b.url and a.extras < b.extras
+
+
+def _url_name(text: str, known: dict) -> str | None:
+    """For a nameless VCS/archive URL, the name its repository gives, when that name is already
+    declared (``git+https://github.com/google/flaxformer`` next to ``flaxformer @ ...``)."""
+    if "://" not in text or " @ " in text:
+        return None
+    repo = _repo_url(text)
+    if not repo:
+        return None
+    guess = _canon(repo.rsplit("/", 1)[-1])
+    return guess if guess in known else None
 
 
 def _is_bare(text: str) -> bool:

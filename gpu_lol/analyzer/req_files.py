@@ -139,6 +139,8 @@ def _options(col, text, ev, base_dir, target, source, per_requirement=False):
         i += 1
         if opt in ("-r", "--requirement"):
             include(col, value, ev, base_dir, target, source)
+        elif target != RUNTIME and (opt in ("-c", "--constraint") or opt in INDEX_OPTIONS):
+            continue  # a dev or platform file's indexes and constraints are not the environment's
         elif opt in ("-c", "--constraint"):
             path = resolve_path(base_dir, value)
             if path is None or value.startswith(("http://", "https://")):
@@ -170,8 +172,8 @@ def include(col: Collector, value: str, ev: Evidence, base_dir: str, target=RUNT
     if path is None or not col.index.has(path):
         col.warn(ev, f"requirements file '{value}' is not in the repo; not followed")
         return
-    if skip_dev and variant(path) == "dev" and target == RUNTIME:
-        return
+    if skip_dev and target == RUNTIME and variant(path) in ("dev", "platform"):
+        return  # `pip install -r requirements-test.txt` / `-r requirements-tpu.txt` in a README
     if target != RUNTIME and (path, RUNTIME) in col.visited:
         return  # a dev or optional file including a runtime file: nothing new
     if target == RUNTIME:

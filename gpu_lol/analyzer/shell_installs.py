@@ -192,6 +192,12 @@ def _pick(col: Collector, ctx: CommandContext, path: str) -> str | None:
     for rel in candidates:
         if _exists(col, rel):
             return rel
+    # a notebook that cloned the repo first: `-r vision_transformer/vit_jax/requirements.txt`
+    root_name = col.index.root.name
+    for rel in candidates:
+        head, _, rest = rel.partition("/")
+        if rest and head == root_name and _exists(col, rest):
+            return rest
     return candidates[0] if candidates else None
 
 
