@@ -501,16 +501,42 @@ def _is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout))
 
 
-def call(fn: Callable[..., Any], *args: Any, explain_kw: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-    """Run a SkyPilot call; any failure becomes our one-line error.
+class _SkyOutputToStderr:
+    """SkyPilot's chatter (``click.echo``, spinners, its loggers' stdout handlers) -> stderr.
 
-    SkyPilot's own chatter (``Running on cluster: ...``, spinners) goes to stderr, so our stdout
-    stays the command's result (``--json`` included).
+    Our stdout stays the command's result (``--json`` included). SkyPilot's log handlers hold
+    the stdout stream they were created with, so ``redirect_stdout`` alone does not reach them.
     """
-    import contextlib
 
+    def __enter__(self):
+        import contextlib
+        import logging
+
+        self._redirect = contextlib.redirect_stdout(sys.stderr)
+        self._redirect.__enter__()
+        self._swapped: list[tuple[logging.StreamHandler, Any]] = []
+        outs = {id(sys.__stdout__)}
+        for name in ["sky", *[n for n in logging.Logger.manager.loggerDict if n.startswith("sky.")]]:
+            logger = logging.getLogger(name)
+            for handler in getattr(logger, "handlers", []):
+                stream = getattr(handler, "stream", None)
+                if isinstance(handler, logging.StreamHandler) and stream is not None and (
+                        id(stream) in outs or getattr(stream, "name", None) == "<stdout>"):
+                    self._swapped.append((handler, stream))
+                    handler.setStream(sys.stderr)
+        return self
+
+    def __exit__(self, *exc):
+        for handler, stream in self._swapped:
+            handler.setStream(stream)
+        self._redirect.__exit__(*exc)
+        return False
+
+
+def call(fn: Callable[..., Any], *args: Any, explain_kw: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """Run a SkyPilot call with its output on stderr; any failure becomes our one-line error."""
     try:
-        with contextlib.redirect_stdout(sys.stderr):
+        with _SkyOutputToStderr():
             return fn(*args, **kwargs)
     except GpuLolError:
         raise
@@ -594,13 +620,11 @@ def ensure_ssh_config(cluster_name: str, launched: LaunchResult | None = None) -
     ``sky.client.cli.command``). We call the same functions; if that fails we run
     ``sky status <cluster>`` itself.
     """
-    import contextlib
-
     path = ssh_config_path(cluster_name)
     try:
         from sky.client.cli import command as sky_cli
 
-        with contextlib.redirect_stdout(sys.stderr):
+        with _SkyOutputToStderr():
             if launched is not None and launched.handle is not None and launched.credentials:
                 sky_cli._set_ssh_config_from_launch_response(launched.handle, launched.credentials)
             else:
@@ -618,12 +642,10 @@ def ensure_ssh_config(cluster_name: str, launched: LaunchResult | None = None) -
 
 def write_ssh_configs(cluster_names: list[str]) -> None:
     """One ``sky status``-style round trip that writes the SSH configs of these clusters."""
-    import contextlib
-
     try:
         from sky.client.cli import command as sky_cli
 
-        with contextlib.redirect_stdout(sys.stderr):
+        with _SkyOutputToStderr():
             sky_cli._get_cluster_records_and_set_ssh_config(clusters=list(cluster_names))
     except Exception as exc:  # noqa: BLE001 - listing must not fail over a local SSH config file
         from gpu_lol.console import warn

@@ -46,11 +46,17 @@ def sky_server(tmp_path_factory):
     port = _free_port()
     env.update(HOME=str(home), GPU_LOL_HOME=str(home / ".gpu-lol"), SKYPILOT_API_SERVER_LOCAL_PORT=str(port),
                SKYPILOT_DISABLE_USAGE_COLLECTION="1")
-    started = subprocess.run([_exe("sky"), "api", "start", "--host", "127.0.0.1"], env=env,
-                             capture_output=True, text=True, timeout=180)
     try:
-        assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
-        yield {"env": env, "home": home, "port": port}
+        # gpu-lol starts the local server itself on first use, with a progress line; `check` is
+        # the first call here (exit 1: no provider has credentials).
+        started = subprocess.run([_exe("gpu-lol"), "check", "--json"], env=env, cwd=home,
+                                 capture_output=True, text=True, timeout=180)
+        assert "Starting SkyPilot's local API server" in started.stderr, started.stderr[-3000:]
+        check = json.loads(started.stdout)
+        assert {c["name"]: c["status"] for c in check["checks"]}["api-server"] == "ok", check
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) == 0  # listening on loopback, our port
+        yield {"env": env, "home": home, "port": port, "check": check}
     finally:
         subprocess.run([_exe("sky"), "api", "stop"], env=env, capture_output=True, text=True, timeout=120)
         # the port is free again: the server is really gone
@@ -97,20 +103,26 @@ def test_down_stop_info_on_unknown_names_fail_clearly(sky_server):
 def test_launch_without_credentials_ends_in_our_message(sky_server, tmp_path):
     repo = tmp_path / "launch-repo"
     shutil.copytree(REPO_FIXTURE, repo)
-    for args in (("up", "-y", "--no-llm"), ("resume", "-y")):
-        result = gpu_lol(sky_server, *args, cwd=repo)
-        assert result.returncode == 1, result.stdout + result.stderr
-        error, hint = _one_error(result.stderr)
-        assert error.startswith("error: no cloud credentials: SkyPilot has no usable account"), error
-        assert "~/.runpod/config.toml" in hint and "gpu-lol check" in hint
-        assert "RTX4090 x 1" in result.stdout  # the plan was shown before launching
-        # nothing was left recorded: no cluster exists
-        assert not list((sky_server["home"] / ".gpu-lol" / "targets").glob("*.json"))
+    result = gpu_lol(sky_server, "up", "-y", "--no-llm", cwd=repo)
+    assert result.returncode == 1, result.stdout + result.stderr
+    error, hint = _one_error(result.stderr)
+    assert error.startswith("error: no cloud credentials: SkyPilot has no usable account"), error
+    assert "~/.runpod/config.toml" in hint and "gpu-lol check" in hint
+    assert "RTX4090 x 1" in result.stdout  # the plan was shown before launching
+    # nothing was left recorded: no cluster exists
+    assert not list((sky_server["home"] / ".gpu-lol" / "targets").glob("*.json"))
+    # resume, with --json: stdout is only the result; the plan and SkyPilot's chatter go to stderr
+    result = gpu_lol(sky_server, "resume", "-y", "--json", cwd=repo)
+    assert result.returncode == 1 and result.stdout == ""
+    assert "RTX4090 x 1" in result.stderr
+    assert _one_error(result.stderr)[0].startswith("error: no cloud credentials")
+    assert not list((sky_server["home"] / ".gpu-lol" / "targets").glob("*.json"))
 
 
 def test_check_reports_each_provider(sky_server):
     result = gpu_lol(sky_server, "check", "--json")
     assert result.returncode == 1, result.stderr
+    assert "Starting SkyPilot" not in result.stderr  # already running: not started twice
     data = json.loads(result.stdout)
     by_name = {c["name"]: c for c in data["checks"]}
     assert by_name["api-server"]["status"] == "ok"
