@@ -787,11 +787,11 @@ def cost_report(days: int | None = None) -> list[dict[str, Any]]:
     for row in rows or []:
         resources = _record_value(row, "resources")
         status = _record_value(row, "status")
+        cloud = _record_value(row, "cloud") or getattr(resources, "cloud", None)
         out.append({
             "name": _record_value(row, "name"),
-            "status": str(getattr(status, "value", status)) if status is not None else "TERMINATED",
-            "provider": (str(resources.cloud).lower() if getattr(resources, "cloud", None) is not None
-                         else None),
+            "status": str(getattr(status, "value", status)) if status is not None else "-",
+            "provider": str(cloud).lower() if cloud is not None else None,
             "resources": _record_value(row, "resources_str") or (str(resources) if resources is not None
                                                                 else None),
             "launched_at": _record_value(row, "launched_at"),

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import time
 
-import pytest
 
 from gpu_lol import lifecycle, state
 from gpu_lol.skypilot import ClusterStatus
@@ -149,3 +148,28 @@ def test_info_on_a_host(run_cli, tmp_path):
     assert data["connect"][0] == "gpu-lol ssh lab-box"
     result = run_cli("info", "lab-box")
     assert result.code == 0 and "unreachable" in result.out and "{" not in result.out
+
+
+def test_skypilot_records_become_plain_rows(monkeypatch):
+    """The record shapes SkyPilot's status and cost_report return (dicts; enums for status)."""
+    import sky
+
+    from gpu_lol import skypilot
+
+    record = {"name": "c1", "status": sky.ClusterStatus.UP, "cloud": "RunPod", "region": "CA",
+              "accelerators": "RTX4090:1", "resources_str": "1x RunPod(1x_RTX4090_SECURE)", "launched_at": 100,
+              "autostop": 60, "to_down": True, "nodes": 1, "user_name": "me", "handle": None}
+    status = skypilot._to_status(record)
+    assert (status.name, status.status, status.provider, status.autostop_minutes, status.autostop_down) == \
+        ("c1", "UP", "runpod", 60, True)
+    assert not status.can_stop and status.price_hr is None
+    assert skypilot._to_status({**record, "autostop": -1, "cloud": "Vast"}).can_stop
+    # A cost history with a cluster in it cannot exist without a cloud account: the API server's
+    # answer is replaced by one row of the shape sky.core.cost_report returns.
+    row = {"name": "c1", "cloud": "Vast", "resources_str": "1x Vast(1x-RTX4090-16-64)", "launched_at": 5,
+           "duration": 5400, "total_cost": 0.525, "num_nodes": 1}
+    monkeypatch.setattr(sky, "cost_report", lambda days=None: "request-id")
+    monkeypatch.setattr(skypilot, "_get", lambda request_id: [row] if request_id == "request-id" else None)
+    (got,) = skypilot.cost_report()
+    assert got == {"name": "c1", "status": "-", "provider": "vast", "resources": "1x Vast(1x-RTX4090-16-64)",
+                   "launched_at": 5, "hours": 1.5, "cost": 0.525}
