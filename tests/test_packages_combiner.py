@@ -183,3 +183,15 @@ def test_indexes_of_platform_files_stay_out(tmp_path):
     (tmp_path / "requirements-tpu.txt").write_text("-f https://storage.googleapis.com/jax-releases/libtpu_releases.html\njax[tpu]\n")
     r = collect(FileIndex.build(tmp_path))
     assert [u for _k, u, _e in r.index_urls] == ["https://storage.googleapis.com/jax-releases/jax_cuda_releases.html"]
+
+
+def test_subdirectory_fallback_goes_deeper_past_folders_without_declarations(tmp_path):
+    for d in ("training", "inference"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "README.md").write_text("# notes\n")
+    (tmp_path / "training" / "cifar").mkdir()
+    (tmp_path / "training" / "cifar" / "requirements.txt").write_text("torchvision\n")
+    (tmp_path / "training" / "cifar" / "deeper").mkdir()
+    (tmp_path / "training" / "cifar" / "deeper" / "requirements.txt").write_text("not-this\n")
+    r = collect(FileIndex.build(tmp_path))
+    assert r.from_subdirs and [q.text for q in r.requirements] == ["torchvision"]

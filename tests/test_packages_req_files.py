@@ -150,3 +150,22 @@ def test_non_http_indexes_are_ignored(tmp_path, line):
     r = report_for(tmp_path)
     assert r.index_urls == []
     assert any("only http(s) URLs are used" in w for w in r.warnings)
+
+
+def test_import_names_written_as_requirements_are_fixed(tmp_path):
+    (tmp_path / "requirements.txt").write_text("sklearn\nPIL>=9\nopencv-python\nyaml; python_version>'3'\n")
+    r = report_for(tmp_path)
+    assert [q.text for q in r.requirements] == ["scikit-learn", "pillow>=9", "opencv-python", "pyyaml; python_version>'3'"]
+    assert r.warnings[0] == ("requirements.txt:1: 'sklearn' cannot be installed from PyPI under that name; "
+                             "installing 'scikit-learn' instead")
+
+
+def test_url_with_marker_gets_the_wheel_name(tmp_path):
+    (tmp_path / "requirements.txt").write_text(
+        'https://github.com/o/r/releases/download/v1/flash_attn-2.8.3+cu128-cp311-cp311-linux_x86_64.whl; '
+        'platform_system == "Linux"\nhttps://example.com/dl/thing; sys_platform == "linux"\n')
+    r = report_for(tmp_path)
+    assert [q.text for q in r.requirements] == [
+        "flash_attn @ https://github.com/o/r/releases/download/v1/flash_attn-2.8.3+cu128-cp311-cp311-linux_x86_64.whl"
+        ' ; platform_system == "Linux"']
+    assert len(r.warnings) == 1 and r.warnings[0].startswith("requirements.txt:2: dropped invalid requirement")

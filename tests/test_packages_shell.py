@@ -96,3 +96,13 @@ def test_combined_short_options_and_comments(tmp_path, line, expected_reqs, expe
     assert [q.text for q in r.requirements] == expected_reqs
     assert [k for k, _u, _e in r.index_urls] == ([expected_flag] if expected_flag else [])
     assert r.warnings == []
+
+
+def test_readme_placeholders_are_not_packages(tmp_path):
+    (tmp_path / "README.md").write_text(
+        "```\npip install -r <requirements file according to table below>\npip install <your-package>\n"
+        "pip install 'numpy<2' 'scipy>=1'\n```\n")
+    r = report_for(tmp_path)
+    assert [q.text for q in r.requirements] == ["numpy<2", "scipy>=1"]
+    assert r.warnings == ["README.md:2: install command with a placeholder (<...>); not read",
+                          "README.md:3: install command with a placeholder (<...>); not read"]

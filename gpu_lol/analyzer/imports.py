@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from gpu_lol.analyzer.evidence import Evidence
 
 MAX_SITES = 5  # evidence kept per import name
+MAX_UNKNOWN_WARNINGS = 8  # unknown imports named one by one in the fallback's warnings
 # matched at a line start that has "import" on it
 _IMPORT_RE = re.compile(
     r"([ \t]*)(?:import[ \t]+(?P<names>[^\n#;]+)|from[ \t]+(?P<dots>\.*)[ \t]*(?P<mod>[\w.]*)[ \t]+import\b)")
@@ -399,6 +400,8 @@ def fallback_requirements(index):
         if pypi is None:
             if site.name not in reported:
                 reported.add(site.name)
+                if len(reported) > MAX_UNKNOWN_WARNINGS:
+                    continue
                 key, _ = _lookup(site.module)
                 why = ("is not installable from PyPI under that name" if key is not None
                        else "is not a PyPI package we know")
@@ -410,4 +413,7 @@ def fallback_requirements(index):
             continue
         seen.add(canon)
         reqs.append(DeclaredRequirement(pypi, site.evidence, "imports"))
+    if len(reported) > MAX_UNKNOWN_WARNINGS:
+        warnings.append(f"{len(reported) - MAX_UNKNOWN_WARNINGS} more imports are not known PyPI packages "
+                        f"and were not installed")
     return reqs, warnings

@@ -313,6 +313,11 @@ class Collector:
             return False
         if source in COMMAND_SOURCES and name_of(text) in _TOOLING and _is_bare(text):
             return False  # `pip install -U pip setuptools wheel uv` is tooling, not the repo's needs
+        fixed = _fix_name(text)
+        if fixed != text:
+            self.warn(ev, f"'{_short(text)}' cannot be installed from PyPI under that name; "
+                          f"installing '{_short(fixed)}' instead")
+            text = fixed
         entry = _Entry(DeclaredRequirement(text, ev, source), ev.file)
         if target == RUNTIME:
             self.runtime.append(entry)
@@ -479,13 +484,15 @@ def collect(index: FileIndex) -> PackageReport:
     _collect_scope(root, index, [f for f in index.files if not _in_never_dir(f)], root_only=True)
     from_subdirs = False
     if not root.has_requirements() and root.package_evidence is None:
-        sub = Collector(index)
-        sub.visited = set(root.visited)
         candidates = [f for f in index.files if f.depth > 0 and not _in_never_dir(f)]
-        _collect_scope(sub, index, candidates, root_only=False)
-        if sub.has_requirements():
-            root.merge(sub)
-            from_subdirs = True
+        for depth in sorted({f.depth for f in candidates}):
+            sub = Collector(index)
+            sub.visited = set(root.visited)
+            _collect_scope(sub, index, [f for f in candidates if f.depth == depth], root_only=False)
+            if sub.has_requirements():
+                root.merge(sub)
+                from_subdirs = True
+                break
     report = _finish(root, index)
     report.from_subdirs = from_subdirs
     report.imports = imports_mod.scan_imports(index)
@@ -517,8 +524,8 @@ def pypi_name(import_name: str) -> str:
 def _collect_scope(col: Collector, index: FileIndex, files: list[RepoFile], root_only: bool) -> None:
     """Run every source over ``files`` in precedence order.
 
-    ``root_only``: take only root-scope files; otherwise take the non-root files at the smallest
-    depth that has any declaration file.
+    ``root_only``: take only root-scope files; otherwise every file given that is not root-scope
+    (the caller hands over one depth at a time).
     """
     from gpu_lol.analyzer import (conda, dockerfile, notebooks, pipfile, pyproject, req_files,
                                   setup_py, shell_installs)
@@ -556,13 +563,6 @@ def _collect_scope(col: Collector, index: FileIndex, files: list[RepoFile], root
         if not root_only and in_scope:
             continue
         kinds[kind].append(f)
-    if not root_only:
-        depths = [f.depth for fs in kinds.values() for f in fs]
-        if not depths:
-            return
-        shallowest = min(depths)
-        kinds = {k: [f for f in fs if f.depth == shallowest] for k, fs in kinds.items()}
-
     if root_only:
         _python_version_files(col, index)
     # 1. requirement files
@@ -769,6 +769,20 @@ def _url_name(text: str, known: dict) -> str | None:
         return None
     guess = _canon(repo.rsplit("/", 1)[-1])
     return guess if guess in known else None
+
+
+def _fix_name(text: str) -> str:
+    """``sklearn>=1.0`` -> ``scikit-learn>=1.0`` (see ``requirement_fixes`` in import_map.yaml)."""
+    from gpu_lol.data import load_yaml
+
+    fixes = (load_yaml("import_map.yaml") or {}).get("requirement_fixes") or {}
+    m = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?=$|[\s\[;<>=!~@(])", text)
+    if not m:
+        return text
+    for wrong, right in fixes.items():
+        if _canon(m.group(1)) == _canon(wrong):
+            return right + text[m.end():]
+    return text
 
 
 def _is_bare(text: str) -> bool:

@@ -208,8 +208,26 @@ def add_requirement_text(col: Collector, text: str, ev: Evidence, base_dir: str,
         return False
     if looks_like_path(text):
         return _local(col, text, ev, base_dir, target, editable)
-    text = _egg_url_to_direct(text)
+    text = _egg_url_to_direct(_url_with_marker(text))
     return col.add_requirement(text, ev, source, target)
+
+
+_WHEEL_NAME_RE = re.compile(r"/([A-Za-z0-9][A-Za-z0-9._]*?)-\d[^/]*\.(?:whl|tar\.gz|zip|tgz)$", re.I)
+
+
+def _url_with_marker(text: str) -> str:
+    """``https://host/pkg-1.0-py3-none-any.whl; platform_system == "Linux"`` (pip takes a URL
+    followed by ``; marker``) -> ``pkg @ https://...whl ; platform_system == "Linux"``."""
+    if not re.match(r"^(git\+|hg\+|svn\+|bzr\+)?https?://", text) or ";" not in text:
+        return text
+    url, _, marker = text.partition(";")
+    url, marker = url.strip(), marker.strip()
+    egg = re.search(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)", url)
+    m = _WHEEL_NAME_RE.search(url.split("#", 1)[0])
+    name = egg.group(1) if egg else (m.group(1) if m else None)
+    if not name or not marker:
+        return text
+    return f"{name} @ {url} ; {marker}"
 
 
 def looks_like_path(text: str) -> bool:

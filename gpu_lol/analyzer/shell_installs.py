@@ -34,6 +34,8 @@ _PIP_RE = re.compile(r"^pip(\d+(\.\d+)?)?$")
 _PYTHON_RE = re.compile(r"^(python|python\d+(\.\d+)?|py)$")
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-=+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _REDIRECT_RE = re.compile(r"^(?:\d*(?:>>?|<)|&>>?)(.*)$")
+# documentation templates: `pip install -r <requirements file from the table>`
+_PLACEHOLDER_RE = re.compile(r"<[A-Za-z_][^<>\n]*>")
 _SKIP_WORDS = frozenset({"sudo", "time", "nohup", "exec", "command", "then", "do", "else", "{",
                          "(", "!", "env", "eatmydata"})
 _CONDA_VALUE = frozenset({"-c", "--channel", "-n", "--name", "-p", "--prefix", "--file",
@@ -72,6 +74,9 @@ def split_commands(text: str) -> list[list[str]]:
 
 def handle_commands(col: Collector, text: str, ev: Evidence, ctx: CommandContext) -> None:
     """Record what the install commands in one logical shell line ask for."""
+    if _PLACEHOLDER_RE.search(text) and _is_install_line(text):
+        col.warn(ev, "install command with a placeholder (<...>); not read")
+        return
     if ("`" in text or "$(" in text) and _is_install_line(text):
         # what a substitution produces is unknowable here, and its words would split wrongly
         col.warn(ev, "install command with command substitution ($(...) or backticks); not read")
