@@ -100,3 +100,13 @@ def test_run_with_shell_injection_is_not_passed_on(tmp_path):
     assert [n for n, _ in r.system_packages] == ["curl"]
     assert sum("command substitution" in w for w in r.warnings) == 2
     assert "Dockerfile:4: ignored system package 'bad;name' (not a Debian package name)" in r.warnings
+
+
+def test_editable_install_of_a_folder_is_never_a_pypi_name(tmp_path):
+    (tmp_path / "Dockerfile").write_text(
+        "FROM nvidia/cuda:12.1.1-devel-ubuntu22.04\n"
+        "RUN git clone https://github.com/facebookresearch/detectron2 detectron2_repo\n"
+        "RUN pip install --user -e detectron2_repo\n")
+    r = report_for(tmp_path)
+    assert r.requirements == []
+    assert "Dockerfile:3: local path 'detectron2_repo' is not in the repo; not installed" in r.warnings

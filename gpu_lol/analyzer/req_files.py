@@ -206,7 +206,7 @@ def add_requirement_text(col: Collector, text: str, ev: Evidence, base_dir: str,
     if env:
         col.warn(ev, f"dropped '{text}' (uses environment variable {env.group(0)}, unknown here)")
         return False
-    if looks_like_path(text):
+    if looks_like_path(text) or (editable and "://" not in text):
         return _local(col, text, ev, base_dir, target, editable)
     text = _egg_url_to_direct(_url_with_marker(text))
     return col.add_requirement(text, ev, source, target)

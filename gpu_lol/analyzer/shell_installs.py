@@ -271,11 +271,15 @@ def _short_options(word: str) -> tuple[str, str | None]:
 
 
 def _positional(col, word, ev, ctx, target, editable=False):
-    if looks_like_path(word):
+    # `-e X` is always a folder or a VCS URL, never a PyPI name (`pip install -e detectron2_repo`)
+    if looks_like_path(word) or (editable and "://" not in word and not word.startswith("./")):
         m = PATH_EXTRAS_RE.match(word)
         rel = _pick(col, ctx, m.group("path"))
         if rel is None:
             col.warn(ev, f"local path '{m.group('path')}' is outside the repo; not installed")
+            return
+        if not _exists(col, rel):
+            col.warn(ev, f"local path '{m.group('path')}' is not in the repo; not installed")
             return
         extras = f"[{m.group('extras')}]" if m.group("extras") is not None else ""
         add_requirement_text(col, ("./" + rel if rel else ".") + extras, ev, "", target, ctx.source,
