@@ -35,10 +35,6 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
-def series(argv: list[str], env: dict[str, str], runs: int) -> list[float]:
-    return [timed(argv, env) for _ in range(runs)]
-
-
 def ms(value: float) -> str:
     return f"{value * 1000:.0f} ms"
 
@@ -74,12 +70,19 @@ def main() -> int:
         ours = gpu_lol + ["exec", "bench", "--", "true"]
         first = timed(ours, env)  # opens the master connection
         timed(raw_mux, env)
-        results = {
-            "raw `ssh … true` (new connection each time)": series(raw, env, args.runs),
-            "raw `ssh … true` with its own ControlMaster": series(raw_mux, env, args.runs),
-            "`gpu-lol exec bench -- true` (shared master)": series(ours, env, args.runs),
-            "gpu-lol CLI start alone (`gpu-lol --version`)": series(gpu_lol + ["--version"], env, args.runs),
+        commands = {
+            "raw `ssh … true` (new connection each time)": raw,
+            "raw `ssh … 'bash --login -c true'` (same login environment)": server.raw_ssh_argv()
+            + ["bash --login -c true"],
+            "raw `ssh … true` with its own ControlMaster": raw_mux,
+            "`gpu-lol exec bench -- true` (shared master)": ours,
+            "gpu-lol CLI start alone (`gpu-lol --version`)": gpu_lol + ["--version"],
         }
+        # Interleaved rounds: load from anything else on the machine hits every command alike.
+        results: dict[str, list[float]] = {label: [] for label in commands}
+        for _ in range(args.runs):
+            for label, argv in commands.items():
+                results[label].append(timed(argv, env))
     finally:
         subprocess.run(gpu_lol + ["down", "bench", "--yes"], env=env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
