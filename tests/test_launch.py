@@ -500,3 +500,16 @@ def test_docs_example_is_what_the_renderer_produces():
     task = plan.redacted_task()
     task["workdir"] = "/home/me/code/complete"
     assert skypilot.task_yaml(task).strip() == shown.strip()
+
+
+def test_plan_warns_about_secret_files_and_a_large_workdir(repo):
+    (repo / ".env").write_text("HF_TOKEN=hf_abc\n")
+    with open(repo / "weights.bin", "wb") as fh:  # sparse: 101 MB on paper, nothing on disk
+        fh.truncate(101 * 1024 * 1024)
+    plan = plan_for(repo)
+    text = "\n".join(plan.warnings)
+    assert "secret-looking files would be uploaded: .env" in text
+    assert "the workdir is 101.0 MB to upload" in text and "weights.bin" in text
+    (repo / ".gitignore").write_text(".env\n*.bin\n")
+    plan = plan_for(repo)
+    assert not any(".env" in w or "MB to upload" in w for w in plan.warnings)
