@@ -14,8 +14,11 @@ Scope
     Everything else (``examples/x/requirements.txt``, ``benchmarks/``, sub-projects) is a
     *subdirectory* source: used only when the root declares nothing and the repo is not an
     installable package (``pip install .`` would resolve its own dependencies), and then only the
-    shallowest ones. ``tests/``, ``docs/`` and vendored code (``third_party/``, ``vendor/``,
-    ``external/``) never count.
+    shallowest depth at which something declares packages (``mnist/requirements.txt`` and
+    ``imagenet/requirements.txt`` together, not ``imagenet/deep/requirements.txt``).
+    ``tests/``, ``docs/`` and vendored code (``third_party/``, ``vendor/``, ``external/``) never
+    count. When nothing declares anything, the imports of the repo's Python and notebooks are
+    the fallback (:mod:`gpu_lol.analyzer.imports`).
 
 Precedence (first wins when two sources name the same package)
     1. requirement files: ``requirements.txt``, the other root ``requirements*.txt`` (sorted),
@@ -32,12 +35,15 @@ Dedupe
     By canonical project name (``requirements_text.name_of``). The first *file*, in precedence
     order, that names a package owns it: its entries for that name are kept (several when they
     carry different environment markers, e.g. one torch pin per platform) and later files'
-    entries for the same name are dropped, with one exception: a bare name (``torch`` in
-    setup.py) takes the first later entry that pins it under the same marker (``pytorch=1.11.0``
-    in environment.yml), since installing both would give that pin anyway. Nameless URLs dedupe
-    on their exact text. A requirement naming the repo's own project (``pip install mypkg[train]``
-    in the README of ``mypkg``, or ``git+`` the URL its metadata gives as its home) is not a
-    requirement: the repo itself is installed, its extras go to ``extras_requested``.
+    entries for the same name are dropped, with one exception: an entry is replaced by a later
+    one (from any file) that says all it says and more under the same marker: a bare ``torch``
+    in setup.py by ``pytorch=1.11.0`` from environment.yml, ``black`` by ``black[jupyter]``,
+    since installing both would give the same result. A nameless ``git+`` URL takes the name of
+    its repository when that name is already declared. A requirement naming the repo's own
+    project (``pip install mypkg[train]`` in the README of ``mypkg``, or ``git+`` the URL its
+    metadata gives as its home) is not a requirement: the repo itself is installed, its extras
+    go to ``extras_requested`` (developer extras are left out). Optional and dev groups keep
+    their lines as declared (only exact repeats dropped).
 
 File variants
     File names are split into words on ``-``, ``_`` and ``.``. Development words (``dev``,
@@ -46,6 +52,27 @@ File variants
     ``xpu``, ``hpu``, ``neuron``, ``npu``, ``mps``, ``mac``, ``windows``, ``openvino``, and
     ``cpu`` when a ``gpu``/``cuda`` twin exists) and ``optional``/``extra(s)`` put a
     requirement file into ``optional`` under its path, and make a Dockerfile not count at all.
+
+Decisions (where the issue is silent)
+    - Install commands (scripts, README blocks, notebooks, Dockerfiles) are read as a shell
+      would read them, but a command holding ``$(...)``/backticks or a ``<placeholder>`` is left
+      out whole with a warning: what it installs cannot be known. Unknown ``$VARS`` drop the
+      argument that uses them.
+    - A ``--index-url`` on one ``pip install`` command applies to that command only; for the
+      environment it is recorded as an ``--extra-index-url`` (PyPI stays). In a requirements
+      file it is kept as written. PyPI itself and regional PyPI mirrors (tuna, aliyun, ...) are
+      never passed on (a distant mirror is slow); other indexes on those hosts are kept.
+    - ``pip install -U pip setuptools wheel uv`` in a command is tooling, not a requirement
+      (a pinned ``setuptools<70`` is kept). Requirement names that cannot install as written
+      (``sklearn``, ``PIL``, ``cv2``, ``yaml``) become their distribution, with a warning.
+    - README blocks are the weakest source but still count (``pip install flash-attn
+      --no-build-isolation`` cannot live in requirements.txt); inline code in prose does not.
+    - Indexes and constraints of dev and platform files are not the environment's.
+    - Python versions: exact ones (``3.10``) are listed before ranges (``>=3.9``); each with its
+      evidence; the caller picks.
+    - ``local_installs``: sub-packages of the repo that a requirement line installs by path
+      (``-e ./libs/x``); ``project_name``: the repo's distribution name; ``dev``: developer
+      groups and files, recorded, never to be installed.
 
 Everything is read through the shared :class:`~gpu_lol.analyzer.index.FileIndex`; nothing is
 executed and nothing outside the repo is read.
@@ -502,8 +529,7 @@ def collect(index: FileIndex) -> PackageReport:
         report.from_imports = bool(reqs)
         report.warnings.extend(w for w in warnings if w not in report.warnings)
         if reqs:
-            report.sources = sorted({r.evidence.file for r in reqs},
-                                    key=lambda rel: [r.evidence.file for r in reqs].index(rel))
+            report.sources = list(dict.fromkeys(r.evidence.file for r in reqs))
     return report
 
 
