@@ -106,3 +106,11 @@ def test_readme_placeholders_are_not_packages(tmp_path):
     assert [q.text for q in r.requirements] == ["numpy<2", "scipy>=1"]
     assert r.warnings == ["README.md:2: install command with a placeholder (<...>); not read",
                           "README.md:3: install command with a placeholder (<...>); not read"]
+
+
+def test_commented_install_lines_in_readme_blocks_are_not_read(tmp_path):
+    (tmp_path / "README.md").write_text(
+        "```bash\n# pip install commented-out\npip install kept  # trailing note\n"
+        "root@box:/workspace# pip install from-root-prompt\n```\n")
+    r = report_for(tmp_path)
+    assert [q.text for q in r.requirements] == ["kept", "from-root-prompt"]

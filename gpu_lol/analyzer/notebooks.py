@@ -88,12 +88,27 @@ def _offset(raw: list[str], key: int | None, src: str) -> tuple[int, int | None]
     return base, None
 
 
+def notebook_cells(index, f) -> tuple[list[tuple[int, str]], str | None]:
+    """:func:`read_cells` for a notebook of the index, parsed once per index (notebooks can be
+    megabytes of JSON, and several detectors read them)."""
+    rel = f if isinstance(f, str) else f.rel
+    cache = getattr(index, "_gpu_lol_notebook_cells", None)
+    if cache is None:
+        cache = {}
+        try:
+            setattr(index, "_gpu_lol_notebook_cells", cache)
+        except AttributeError:  # pragma: no cover - an index type that refuses attributes
+            pass
+    if rel not in cache:
+        text = index.text(rel)
+        cache[rel] = read_cells(text) if text is not None else (
+            [], "notebook not readable (too large, binary or not UTF-8)")
+    return cache[rel]
+
+
 def code_cells(index, f) -> Iterator[tuple[int, str]]:
     """(offset, code) for each code cell of a notebook in the index; nothing if unreadable."""
-    text = index.text(f)
-    if text is None:
-        return
-    cells, _error = read_cells(text)
+    cells, _error = notebook_cells(index, f)
     yield from cells
 
 
@@ -199,11 +214,7 @@ def parse(col, rel: str) -> None:
     """``%pip``/``!pip``/``!conda`` installs in a notebook's code cells."""
     from gpu_lol.analyzer.shell_installs import CommandContext, handle_commands
 
-    text = col.index.text(rel)
-    if text is None:
-        col.warn(rel, "notebook not readable (too large, binary or not UTF-8); skipped")
-        return
-    cells, error = read_cells(text)
+    cells, error = notebook_cells(col.index, rel)
     if error:
         col.warn(rel, f"{error}; skipped")
         return

@@ -404,7 +404,9 @@ def parse_script(col: Collector, rel: str) -> None:
 
 _FENCE_RE = re.compile(r"^\s{0,3}(`{3,}|~{3,})\s*([\w+-]*)")
 _RST_DIRECTIVE_RE = re.compile(r"^(\s*)\.\.\s+(code-block|code|sourcecode|prompt)::\s*(\S*)")
-_PROMPT_RE = re.compile(r"^(?:\([^)]*\)\s*)?(?:[\w.@~:/-]*[$#%]\s+|>>>\s+|\$\s*|%(?=pip|conda))")
+# `$ `, `(venv) $ `, `user@host:~/x$ `, `root@box:/# `, `>>> `, `%pip` (a `# ` alone is a comment)
+_PROMPT_RE = re.compile(
+    r"^(?:\([^)]*\)\s*)?(?:[\w.-]+@[\w.-]+(?::[^\s$#]*)?[$#]\s+|\$\s*|>>>\s+|%(?=pip|conda))")
 
 
 def readme_code_lines(lines: list[str]):
