@@ -157,9 +157,13 @@ def _lora_params(m: _Model) -> float:
     return float(per_layer) * (s["layers"] + s.get("enc_layers", 0))
 
 
-def _weight_bytes(m: _Model, method: str) -> tuple[float, str]:
+def _weight_bytes(m: _Model, method: str, base_bits: int | None = None) -> tuple[float, str]:
     emb = _embedding_params(m)
     rest = max(m.params - emb, 0.0)
+    if method == "lora" and base_bits == 8:  # LoRA on an 8-bit-loaded base (load_in_8bit)
+        return rest * INT8_BYTES + emb * 2.0, "8-bit base weights (1 byte/param), embeddings in 16-bit"
+    if method == "lora" and base_bits == 4:
+        method = "qlora"
     if method == "full":
         return m.params * 6.0, "fp32 master weights + bf16 autocast copies (6 bytes/param)"
     if method in ("lora", "inference"):
@@ -310,7 +314,8 @@ def estimate(*, params_b: float | None = None, facts: ModelFacts | None = None,
              gpu_count: int = 1, tensor_parallel: int | None = None,
              pipeline_parallel: int | None = None, zero_stage: int | None = None,
              fsdp: bool = False, optimizer: str = "adamw",
-             gradient_checkpointing: bool = False) -> Estimate:
+             gradient_checkpointing: bool = False, base_bits: int | None = None,
+             fused_loss: bool = False) -> Estimate:
     """Per-GPU memory for running ``method`` on a model, with a breakdown and the assumptions used.
 
     ``params_b`` overrides the facts' parameter count (the facts still give kind and shapes).
@@ -339,7 +344,7 @@ def estimate(*, params_b: float | None = None, facts: ModelFacts | None = None,
     lines: list[str] = []
     batch, seq = _resolve_batch_seq(m, method, batch_size, seq_len, lines)
 
-    weight_bytes, weight_text = _weight_bytes(m, method)
+    weight_bytes, weight_text = _weight_bytes(m, method, base_bits)
     lines.append(weight_text)
     grad_bytes = 0.0
     opt_bytes = 0.0
@@ -379,6 +384,12 @@ def estimate(*, params_b: float | None = None, facts: ModelFacts | None = None,
     dp = gpu_count // (tp * pp)
     activations = work.activations
     logits = work.logits
+    if fused_loss and training and logits:
+        # a fused linear + cross-entropy kernel (Liger, Unsloth, chunked CE) never materializes the
+        # full logits; keep one 4k-token chunk of them
+        tokens_in_chunk = min(4096.0, logits / (LOGITS_TRAIN_BYTES * max(m.shapes.get("vocab") or 1, 1)))
+        logits = tokens_in_chunk * (m.shapes.get("vocab") or 0) * LOGITS_TRAIN_BYTES
+        lines.append("fused linear + cross-entropy loss: logits computed in chunks, never whole")
     kv = work.kv
     if not training:
         split = tp * pp

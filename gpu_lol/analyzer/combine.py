@@ -88,7 +88,7 @@ def gather(index: FileIndex) -> Findings:
         for module in sig.frameworks:
             file_frameworks.setdefault(module, []).append(Evidence(sig.file))
     imports = {m: [ev for ev in evs if locations.weight(ev.file) > 0] for m, evs in packages.imports.items()}
-    fw = frameworks_mod.detect(packages.requirements, imports, packages.index_urls, file_frameworks)
+    fw = frameworks_mod.detect(packages.requirements, imports, packages.index_urls, file_frameworks, commands)
     refs: dict[str, list] = {}
     for cmd in commands:
         for ref in launch_commands.config_refs(cmd):
@@ -111,8 +111,11 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
                and s.file.rsplit("/", 1)[-1] not in ("setup.py", "__init__.py", "conftest.py")]
     recipe_files = [(rel, Evidence(rel)) for rel, c in found.configs.items()
                     if c.kind == "recipe" and locations.weight(rel) > 0]
+    notebook_count = sum(1 for f in index.files if f.suffix == ".ipynb" and locations.weight(f.rel) > 0)
     decision = workload_mod.decide(needs_gpu=found.frameworks.needs_gpu, commands=found.commands,
-                                   signals=found.signals, recipe_files=recipe_files, py_file_count=len(entries))
+                                   signals=found.signals, recipe_files=recipe_files, py_file_count=len(entries),
+                                   notebook_count=notebook_count,
+                                   linked_notebooks=launch_commands.linked_notebooks(index))
     workload = overrides.get("workload_type") or decision.workload
     if "workload_type" in overrides:
         reasoning.append(f"workload: {workload} (set in .gpu-lol.yaml)")
@@ -131,7 +134,9 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
     # ---- model --------------------------------------------------------------------------------
     local_configs = [(rel, c.hf_config) for rel, c in found.configs.items() if c.kind == "hf_model" and c.hf_config]
     choice = model_choice.choose(workload=workload, commands=found.commands, configs=found.configs,
-                                 config_refs=found.config_refs, signals=found.signals, local_configs=local_configs)
+                                 config_refs=found.config_refs, signals=found.signals, local_configs=local_configs,
+                                 main_files=launch_commands.linked_notebooks(index)[:1]
+                                 if decision.notebook_centric else [])
     model_override = overrides.get("model") or {}
     facts = choice.facts if workload != "cpu" else None
     model_name = model_override.get("name", choice.name if workload != "cpu" else None)
@@ -158,13 +163,16 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
         workload == "interactive" and decision.scores.get("training", 0) >= max(2.0, decision.scores.get("inference", 0)))
     package_names = {name_of(r.text) or "" for r in found.packages.requirements}
     main_cmds = _ordered_commands(found.commands, workload, choice.command)
+    if decision.notebook_centric and workload == "interactive":
+        main_cmds = []  # a notebook repo's main path is its notebooks, not commands in sub-READMEs
     referenced = [found.configs[rel] for rel in found.config_refs
                   if any(c in main_cmds[:3] for c in found.config_refs[rel])]
     if not referenced:
         referenced = [found.configs[rel] for rel in found.config_refs]
+    path_signals = _main_path_signals(index, main_cmds[:3], found.commands, found.signals, workload)
     meth = method_mod.decide(workload=workload, training_like=training_like, model_name=model_name,
                              commands=main_cmds[:4], configs=referenced + [c for c in found.configs.values() if c.kind == "recipe"][:3],
-                             signals=[s for s in found.signals if s.is_entry or s.is_notebook], package_names=package_names)
+                             signals=path_signals, package_names=package_names)
     method = model_override.get("method", meth.method)
     if workload != "cpu" and method:
         if "model" in overrides and "method" in model_override:
@@ -181,7 +189,8 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
     explicit_count = overrides.get("gpu_count") or par.count
     if par.count and "gpu_count" not in overrides:
         reasoning.append(f"GPU count: {par.count} (explicit) — {_cite(par.evidence[:1])}")
-    batch, seq, ckpt = _shape_hints(main_cmds[:3], referenced, found.signals)
+    batch, seq, ckpt = _shape_hints(main_cmds[:1], referenced, path_signals)
+    fused = _fused_loss(main_cmds[:1], referenced, path_signals)
 
     # ---- memory and GPU -----------------------------------------------------------------------
     spec = EnvironmentSpec(workload_type=workload)
@@ -190,8 +199,10 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
     if workload == "cpu":
         spec.gpu_type, spec.gpu_count, spec.vram_required_gb = None, 0, 0.0
     else:
+        base_bits = meth.base_bits if method == meth.method else None
         need_for_count, stated_need, breakdown_line = _need_function(workload, facts, params_b, method, batch, seq,
-                                                                     ckpt, par, found.readme, overrides)
+                                                                     ckpt, par, found.readme, overrides, base_bits,
+                                                                     fused)
         if breakdown_line:
             reasoning.append(breakdown_line)
         shardable = par.shardable or bool(explicit_count and explicit_count > 1)
@@ -214,7 +225,7 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
                            method=method if workload != "cpu" else model_override.get("method"))
 
     # ---- packages, image, setup ---------------------------------------------------------------
-    reqs = [r for r in found.packages.requirements]
+    reqs = [r for r in found.packages.requirements] + _implied_requirements(found, main_cmds[:3], reasoning)
     if "requirements" in overrides:
         requirements = list(overrides["requirements"])
     else:
@@ -237,7 +248,8 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
     else:
         extras = [name for name, _ in found.packages.extras_requested]
         plan = setup_commands.build(requirements, provides=provides, python=setup_commands.python_for(spec.base_image),
-                                    index_options=[(flag, url) for flag, url, _ in found.packages.index_urls],
+                                    index_options=[(flag, url) for flag, url, _ in found.packages.index_urls
+                                                   if workload == "cpu" or "/whl/cpu" not in url],
                                     constraints=[path for path, _ in found.packages.constraints],
                                     install_package=found.packages.is_package, extras=extras)
         spec.setup_commands = plan.commands
@@ -258,19 +270,91 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
     return analysis, found
 
 
+# Launchers whose package the documented command needs even when no file declares it.
+IMPLIED_PACKAGES = {"vllm": "vllm", "sglang": "sglang"}
+
+
+def _implied_requirements(found: Findings, cmds: list, reasoning: list[str]) -> list:
+    declared = {name_of(r.text) for r in found.packages.requirements}
+    out = []
+    for cmd in cmds:
+        package = IMPLIED_PACKAGES.get(cmd.launcher)
+        if package and package not in declared and cmd.weight > 0:
+            declared.add(package)
+            out.append(packages_mod.DeclaredRequirement(package, cmd.evidence, "readme"))
+            reasoning.append(f"packages: {package} is not declared but the documented command runs it — {cmd.evidence}")
+            break  # only the main command's launcher
+    return out
+
+
+def _script_file(index: FileIndex, cmd) -> str | None:
+    """The repo file a command runs (``train.py``, ``-m pkg.mod``, ``bash scripts/x.sh``)."""
+    script = (cmd.script or "").strip()
+    if not script or " " in script:
+        return None
+    candidates = [script.lstrip("./")]
+    if not script.endswith((".py", ".sh")):
+        module = script.replace(".", "/")
+        candidates += [module + ".py", module + "/__main__.py", "src/" + module + ".py"]
+    base = cmd.evidence.file.rsplit("/", 1)[0] if "/" in cmd.evidence.file else ""
+    if base:
+        candidates += [f"{base}/{c}" for c in list(candidates)]
+    return next((c for c in candidates if index.has(c)), None)
+
+
+def _main_path_signals(index: FileIndex, cmds: list, all_commands: list, signals: list, workload: str) -> list:
+    """Signals of the files the main path runs (following a shell script one level); when no
+    command names a file, the entry files whose name says the workload (train.py, serve.py)."""
+    by_file = {sig.file: sig for sig in signals}
+    if workload == "interactive":
+        linked = [by_file[rel] for rel in launch_commands.linked_notebooks(index) if rel in by_file]
+        if linked:
+            return linked[:1]
+    files: list[str] = []
+    for cmd in cmds:
+        rel = _script_file(index, cmd)
+        if rel and rel.endswith(".sh"):
+            files += [r for c in all_commands if c.evidence.file == rel for r in [_script_file(index, c)] if r]
+        elif rel:
+            files.append(rel)
+    picked = [by_file[f] for f in dict.fromkeys(files) if f in by_file]
+    if picked:
+        return picked
+    role = {"training": "training", "inference": "inference"}.get(workload)
+    return [sig for sig in signals if sig.weight and (sig.is_entry or sig.is_notebook)
+            and (role is None or launch_commands.role_of_script(sig.file) == role or sig.is_notebook)]
+
+
 def _ordered_commands(commands: list, workload: str, model_command) -> list:
     """Commands of the chosen path first: the one that named the model, then same-role ones."""
     role = {"training": "training", "inference": "inference", "interactive": "interactive"}.get(workload)
-    same = sorted([c for c in commands if c.role == role], key=lambda c: -c.weight)
+    same = sorted([c for c in commands if c.role == role],
+                  key=lambda c: (c.readme_rank is None, c.readme_rank or 0, -c.weight))
     rest = sorted([c for c in commands if c.role != role and c.role not in ("setup", "other", "test")],
                   key=lambda c: -c.weight)
-    ordered = ([model_command] if model_command is not None else []) + same + rest
+    # the README's first command of the chosen role is the documented main path
+    first = [same[0]] if same and same[0].readme_rank is not None else []
+    ordered = first + ([model_command] if model_command is not None else []) + same + rest
     out, seen = [], set()
     for c in ordered:
         if id(c) not in seen:
             seen.add(id(c))
             out.append(c)
     return out
+
+
+FUSED_LOSS_ARGS = ("use_liger_kernel", "use_liger", "liger_kernel", "use_cut_cross_entropy")
+FUSED_LOSS_IMPORTS = ("liger_kernel", "unsloth", "cut_cross_entropy")
+
+
+def _fused_loss(cmds: list, referenced: list, signals: list) -> bool:
+    """Liger/Unsloth/cut-cross-entropy: the loss never materializes the full logits."""
+    if any(cmd.args.get(k) in (True, "True", "true", "1") for cmd in cmds for k in FUSED_LOSS_ARGS):
+        return True
+    if any(cfg.fused_loss for cfg in referenced):
+        return True
+    return any(sig.weight and (sig.is_entry or sig.is_notebook) and set(FUSED_LOSS_IMPORTS) & sig.frameworks
+               for sig in signals)
 
 
 def _shape_hints(cmds: list, referenced: list, signals: list) -> tuple[int | None, int | None, bool]:
@@ -303,7 +387,8 @@ def _shape_hints(cmds: list, referenced: list, signals: list) -> tuple[int | Non
     return batch, seq, ckpt
 
 
-def _need_function(workload, facts, params_b, method, batch, seq, ckpt, par, readme, overrides):
+def _need_function(workload, facts, params_b, method, batch, seq, ckpt, par, readme, overrides, base_bits=None,
+                   fused=False):
     from gpu_lol import vram
     from gpu_lol.selection import HEADROOM
 
@@ -323,7 +408,8 @@ def _need_function(workload, facts, params_b, method, batch, seq, ckpt, par, rea
         return vram.estimate(params_b=params_b if facts is None else None, facts=facts, method=method or "inference",
                              batch_size=batch, seq_len=seq, gpu_count=n, tensor_parallel=tp, pipeline_parallel=pp,
                              zero_stage=par.zero_stage if workload == "training" else None,
-                             fsdp=par.fsdp and workload == "training", gradient_checkpointing=ckpt)
+                             fsdp=par.fsdp and workload == "training", gradient_checkpointing=ckpt,
+                             base_bits=base_bits, fused_loss=fused)
 
     def base_need(n: int) -> float:
         return estimate(n).per_gpu_gb if sizeable else guardrails.FALLBACK_NEED_GB.get(workload, 12.0)
@@ -335,7 +421,9 @@ def _need_function(workload, facts, params_b, method, batch, seq, ckpt, par, rea
         stated = floor[0] if floor else 0.0
         hw = readme.hardware_for(n)
         if hw and workload == "training":
-            stated = max(stated, min(hw[0], 2.5 * base_need(n)))
+            # the README's hardware for this GPU count; bounded by the estimate when we have one, so a
+            # small model is not put on the biggest card the authors happened to own
+            stated = max(stated, min(hw[0], 2.5 * base_need(n)) if sizeable else hw[0])
         return stated
 
     def need_for_count(n: int) -> float:

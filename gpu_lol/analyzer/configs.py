@@ -49,6 +49,7 @@ class ConfigFacts:
     batch: list[tuple[int, Evidence]] = field(default_factory=list)
     seq: list[tuple[int, Evidence]] = field(default_factory=list)
     grad_ckpt: Evidence | None = None
+    fused_loss: Evidence | None = None  # Liger/fused cross-entropy: logits never materialized
     training_keys: int = 0
     hf_config: dict | None = None
     deepspeed_ref: str | None = None
@@ -180,6 +181,8 @@ def read_config(rel: str, text: str) -> ConfigFacts | None:
         elif lkey in ("gradient_checkpointing", "activation_checkpointing", "enable_activation_checkpointing") \
                 and _truthy(value):
             facts.grad_ckpt = ev(key, value)
+        elif lkey in ("use_liger_kernel", "use_liger", "liger_kernel", "use_cut_cross_entropy") and _truthy(value):
+            facts.fused_loss = ev(key, value)
         elif lkey == "deepspeed" and isinstance(value, str) and value.endswith(".json"):
             facts.deepspeed_ref = value
         if lkey in TRAIN_KEYS:

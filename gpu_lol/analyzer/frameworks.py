@@ -7,6 +7,7 @@ A torch pinned to PyTorch's CPU wheel index is a CPU torch.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from gpu_lol.analyzer.evidence import Evidence
@@ -65,10 +66,23 @@ class Frameworks:
         return ", ".join(sorted(self.families))
 
 
-def detect(requirements: list, imports: dict[str, list[Evidence]], index_urls: list, file_frameworks: dict[str, list[Evidence]]) -> Frameworks:
+# Launchers that only run on GPUs (a README whose command is `vllm serve …` needs a GPU even
+# when the repo declares no packages).
+GPU_LAUNCHERS = {"vllm": "torch", "tgi": "torch", "sglang": "torch", "torchrun": "torch", "deepspeed": "torch",
+                 "accelerate": "torch", "axolotl": "torch", "llamafactory": "torch", "torchtune": "torch",
+                 "litgpt": "torch"}
+
+
+def detect(requirements: list, imports: dict[str, list[Evidence]], index_urls: list,
+           file_frameworks: dict[str, list[Evidence]], commands: list = ()) -> Frameworks:
     """``requirements``: DeclaredRequirement list; ``imports``: module -> evidence (non-test code);
-    ``file_frameworks``: import name -> evidence from the Python signal scan."""
+    ``file_frameworks``: import name -> evidence from the Python signal scan; ``commands``: launch
+    commands (GPU-only launchers count)."""
     found = Frameworks()
+    for cmd in commands:
+        family = GPU_LAUNCHERS.get(cmd.launcher)
+        if family and cmd.weight > 0:
+            found.families.setdefault(family, []).append(cmd.evidence)
     for req in requirements:
         name = name_of(req.text)
         family = GPU_PACKAGES.get(name or "")
@@ -78,9 +92,10 @@ def detect(requirements: list, imports: dict[str, list[Evidence]], index_urls: l
         family = GPU_IMPORTS.get(module)
         if family and evs:
             found.families.setdefault(family, []).extend(evs[:2])
-    for flag, url, ev in index_urls:
-        if "download.pytorch.org/whl/cpu" in url:
-            found.cpu_torch = ev
+    cpu_index = [ev for _, url, ev in index_urls if "download.pytorch.org/whl/cpu" in url]
+    cuda_index = [url for _, url, _ in index_urls if re.search(r"download\.pytorch\.org/whl/(cu|rocm|nightly/cu)", url)]
+    if cpu_index and not cuda_index:
+        found.cpu_torch = cpu_index[0]
     if found.cpu_torch is not None and set(found.families) <= {"torch"} | CPU_CAPABLE:
         # torch from the CPU wheel index and nothing else that needs CUDA
         gpu_only = [r for r in requirements if name_of(r.text) in ("vllm", "flash-attn", "bitsandbytes", "xformers",

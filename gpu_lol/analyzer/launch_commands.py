@@ -19,6 +19,9 @@ from gpu_lol.analyzer.index import FileIndex, RepoFile
 from gpu_lol.analyzer import locations
 
 README_NAMES = ("readme.md", "readme.rst", "readme.txt", "readme", "readme.markdown")
+# Root-level Markdown files that document no way to run the repo.
+_NOT_USAGE_DOC = re.compile(r"^(changelog|changes|history|license|licence|contributing|code_of_conduct|security|"
+                            r"authors|contributors|citation|notice|support|governance|maintainers|release)", re.I)
 _FENCE_RE = re.compile(r"^\s*(```|~~~)")
 _ASSIGN_RE = re.compile(r"^(?:export\s+|local\s+|declare\s+(?:-\w+\s+)?)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-=]([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -44,7 +47,7 @@ MODEL_ARG_KEYS = (
     "pretrained_model_name_or_path", "pretrained_model", "hf_model", "model_type_or_path",
     "base_model_name_or_path", "model_dir", "ckpt_name", "policy_model", "actor_model_name_or_path",
     "model_name_or_id", "llm", "llm_model", "pretrained", "ckpt_dir", "model_size", "model_version",
-    "model_path_or_name",
+    "model_path_or_name", "weights", "cfg",
 )
 
 
@@ -64,6 +67,7 @@ class Command:
     role: str = "other"  # training | inference | interactive | eval | setup | other
     role_reason: str = ""
     main: bool = False  # from the root README or a script it runs
+    readme_rank: int | None = None  # order among the root README's commands (0 = first)
 
     @property
     def weight(self) -> float:
@@ -87,14 +91,20 @@ def _words(name: str) -> set[str]:
 
 
 def role_of_script(name: str) -> str | None:
-    """training / inference / eval from a script or module name, whole words only."""
-    words = _words(name)
-    if words & TRAIN_WORDS:
-        return "training"
-    if words & INFER_WORDS:
-        return "inference"
-    if words & EVAL_WORDS:
-        return "eval"
+    """training / inference / eval from a script or module name, whole words only; the script's
+    own name first, then its directory (``pretrain/tinyllama.py``)."""
+    name = name.replace("\\", "/")
+    parts = [p for p in re.split(r"[/.]", name) if p and p not in ("py", "sh", "ipynb")]
+    if not parts:
+        return None
+    for candidate in (parts[-1], *reversed(parts[:-1])):
+        words = _words(candidate)
+        if words & TRAIN_WORDS:
+            return "training"
+        if words & INFER_WORDS:
+            return "inference"
+        if words & EVAL_WORDS:
+            return "eval"
     return None
 
 
@@ -145,8 +155,39 @@ def _split_script(tokens: list[str]) -> tuple[list[str], str | None, list[str]]:
     return tokens, None, []
 
 
-def interpret(argv: list[str], evidence: Evidence, origin: str, env: dict[str, str] | None = None) -> Command | None:
-    """Turn a token list into a classified :class:`Command` (``None`` if it runs nothing we read)."""
+def console_scripts(index: FileIndex) -> dict[str, str]:
+    """The repo's own console scripts (pyproject ``[project.scripts]``/Poetry, setup.py
+    ``console_scripts``): command name -> ``module:function``."""
+    scripts: dict[str, str] = {}
+    py = index.get("pyproject.toml")
+    if py is not None and index.text(py):
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        try:
+            data = tomllib.loads(index.text(py))
+        except (ValueError, TypeError):
+            data = {}
+        tables = [data.get("project", {}).get("scripts", {}),
+                  data.get("tool", {}).get("poetry", {}).get("scripts", {})]
+        for table in tables:
+            if isinstance(table, dict):
+                for name, target in table.items():
+                    if isinstance(target, str):
+                        scripts[str(name)] = target
+    setup = index.get("setup.py")
+    text = index.text(setup) if setup is not None else None
+    if text:
+        for name, target in re.findall(r"['\"]\s*([\w.\-]+)\s*=\s*([\w.]+:[\w.]+)\s*['\"]", text):
+            scripts.setdefault(name, target)
+    return scripts
+
+
+def interpret(argv: list[str], evidence: Evidence, origin: str, env: dict[str, str] | None = None,
+              scripts: dict[str, str] | None = None) -> Command | None:
+    """Turn a token list into a classified :class:`Command` (``None`` if it runs nothing we read).
+    ``scripts``: the repo's own console scripts, which run its modules."""
     env = dict(env or {})
     argv = list(argv)
     while argv and _ASSIGN_RE.match(argv[0]) and not argv[0].startswith("-"):
@@ -178,6 +219,15 @@ def interpret(argv: list[str], evidence: Evidence, origin: str, env: dict[str, s
     head = argv[0].lstrip("!")
     cmd = Command(argv=argv, evidence=evidence, origin=origin, env=env)
     rest = argv[1:]
+    if scripts and head in scripts:
+        # the repo's own console script: it runs module:function
+        cmd.launcher = "python"
+        cmd.script = scripts[head].split(":", 1)[0] + "." + head
+        cmd.args, cmd.positionals = _parse_options(rest)
+        if cmd.positionals and "model" not in cmd.args:
+            cmd.args["model_dir"] = cmd.positionals[0]
+        _classify(cmd)
+        return cmd
     if _PY_RE.match(head):
         opts, script, script_args = _split_script(rest)
         if script is None:
@@ -392,7 +442,8 @@ def _logical_lines(lines: list[str]) -> list[tuple[int, str]]:
 
 
 def commands_from_shell_lines(lines: list[str], file: str, origin: str,
-                              variables: dict[str, str] | None = None) -> list[Command]:
+                              variables: dict[str, str] | None = None,
+                              scripts: dict[str, str] | None = None) -> list[Command]:
     """Commands in shell text (a script, a README code block, a Makefile recipe)."""
     variables = dict(variables or {})
     found: list[Command] = []
@@ -416,31 +467,78 @@ def commands_from_shell_lines(lines: list[str], file: str, origin: str,
             tokens = tokenize(part)
             if not tokens:
                 continue
-            command = interpret(tokens, Evidence(file, lineno, part), origin)
+            command = interpret(tokens, Evidence(file, lineno, part), origin, scripts=scripts)
             if command is not None:
                 found.append(command)
     return found
 
 
-def readme_code_lines(text: str) -> list[tuple[int, str]]:
-    """(line number, text) for every line inside fenced code blocks of a Markdown file."""
+def readme_code_lines(text: str, python: bool | None = None) -> list[tuple[int, str]]:
+    """(line number, text) for every line inside fenced code blocks of a Markdown file;
+    ``python=True`` keeps only ```python blocks, ``False`` drops them, ``None`` keeps all."""
     out: list[tuple[int, str]] = []
     in_block = False
     fence = ""
+    is_python = False
     for i, line in enumerate(text.splitlines(), 1):
         m = _FENCE_RE.match(line)
         if m:
             if not in_block:
                 in_block, fence = True, m.group(1)
+                lang = line.strip()[3:].strip().lower()
+                is_python = lang in ("python", "py", "python3", "pycon")
             elif m.group(1) == fence:
                 in_block = False
             continue
-        if in_block:
+        if in_block and (python is None or python == is_python):
             out.append((i, line))
     return out
 
 
-def _block_commands(numbered: list[tuple[int, str]], file: str, origin: str) -> list[Command]:
+def _python_blocks(text: str) -> list[tuple[int, str]]:
+    """(first line number, code) of each ```python block."""
+    blocks: list[tuple[int, str]] = []
+    current: list[str] = []
+    start = prev = 0
+    for lineno, line in readme_code_lines(text, python=True):
+        if current and lineno != prev + 1:
+            blocks.append((start, "\n".join(current)))
+            current = []
+        if not current:
+            start = lineno
+        current.append(line[4:] if line.startswith((">>> ", "... ")) else line)
+        prev = lineno
+    if current:
+        blocks.append((start, "\n".join(current)))
+    return blocks
+
+
+def _readme_python_commands(rel: str, text: str) -> list[Command]:
+    """A README's ```python usage blocks, as commands classified by what the code does."""
+    from gpu_lol.analyzer.python_signals import analyze_source
+
+    out = []
+    for start, code in _python_blocks(text):
+        sig = analyze_source(rel, code)
+        if sig is None:
+            continue
+        first_line = next((line.strip() for line in code.splitlines() if line.strip() and not line.startswith("#")), "")
+        ev = Evidence(rel, start, f"```python: {first_line}")
+        cmd = Command(argv=["python", "-c", "<readme block>"], evidence=ev, origin="readme-python", launcher="python")
+        if sig.training_strength >= 2 and sig.training_strength >= sig.inference_strength:
+            cmd.role, cmd.role_reason = "training", "README Python example trains"
+        elif sig.inference_strength > 0 or (sig.loads_model and not sig.training_strength) or sig.serving:
+            cmd.role, cmd.role_reason = "inference", "README Python example loads and runs a model"
+        else:
+            continue
+        for name, mev, _strength in sig.model_ids:
+            cmd.args.setdefault("model", name)
+        out.append(cmd)
+    return out
+
+
+def _block_commands(numbered: list[tuple[int, str]], file: str, origin: str,
+                    scripts: dict[str, str] | None = None) -> list[Command]:
     """Commands from numbered lines, keeping each line's own number."""
     found: list[Command] = []
     group: list[tuple[int, str]] = []
@@ -449,7 +547,7 @@ def _block_commands(numbered: list[tuple[int, str]], file: str, origin: str) -> 
         if not group:
             return
         first = group[0][0]
-        cmds = commands_from_shell_lines([t for _, t in group], file, origin)
+        cmds = commands_from_shell_lines([t for _, t in group], file, origin, scripts=scripts)
         for c in cmds:
             c.evidence = Evidence(file, first + c.evidence.line - 1, c.evidence.text)
         found.extend(cmds)
@@ -579,22 +677,25 @@ def collect(index: FileIndex) -> list[Command]:
     """Every launch command in the repo, README ones first (they are the documented path)."""
     commands: list[Command] = []
     readme_scripts: set[str] = set()
+    scripts = console_scripts(index)
     readmes = [f for f in index.files if f.name.lower() in README_NAMES
-               or (f.depth == 0 and re.match(r"readme[._-]\w+\.md$", f.name.lower()))]
+               or (f.depth == 0 and f.suffix == ".md" and not _NOT_USAGE_DOC.match(f.name.lower()))]
     for f in readmes:
         text = index.text(f)
         if not text:
             continue
-        cmds = _block_commands(readme_code_lines(text), f.rel, "readme")
+        cmds = _block_commands(readme_code_lines(text, python=False), f.rel, "readme", scripts)
         if f.depth == 0:
-            for c in cmds:
+            cmds = sorted(cmds + _readme_python_commands(f.rel, text), key=lambda c: c.evidence.line or 0)
+            for rank, c in enumerate(cmds):
                 c.main = True
+                c.readme_rank = rank if f.name.lower() in README_NAMES else rank + 1000
                 if c.script:
                     readme_scripts.add(c.script.lstrip("./"))
         commands.extend(cmds)
     for f in index.files:
         if f.suffix == ".sh":
-            cmds = commands_from_shell_lines(index.lines(f), f.rel, "script")
+            cmds = commands_from_shell_lines(index.lines(f), f.rel, "script", scripts=scripts)
             is_main = f.rel in readme_scripts or f.name in readme_scripts
             for c in cmds:
                 c.main = c.main or is_main
@@ -615,6 +716,29 @@ def collect(index: FileIndex) -> list[Command]:
         elif f.name.lower() in ("docker-compose.yml", "docker-compose.yaml", "compose.yml", "compose.yaml"):
             commands.extend(_compose_commands(index, f))
     return commands
+
+
+_LINK_RE = re.compile(r"\]\(([^)\s]+\.ipynb)\)|href=[\"']([^\"']+\.ipynb)[\"']", re.I)
+
+
+def linked_notebooks(index: FileIndex) -> list[str]:
+    """Notebooks of this repo that the root README links to, in order (a notebook repo's main path)."""
+    out: list[str] = []
+    for f in index.files:
+        if f.depth != 0 or f.name.lower() not in README_NAMES:
+            continue
+        for m in _LINK_RE.finditer(index.text(f) or ""):
+            target = (m.group(1) or m.group(2)).split("#")[0]
+            for marker in ("/blob/", "/tree/"):
+                if marker in target:  # github.com/<o>/<r>/blob/<ref>/<path> or colab links to it
+                    target = target.split(marker, 1)[1].split("/", 1)[-1]
+            target = target.lstrip("./")
+            from urllib.parse import unquote
+
+            target = unquote(target)
+            if index.has(target) and target not in out:
+                out.append(target)
+    return out
 
 
 def model_arg(cmd: Command) -> tuple[str, str] | None:

@@ -25,6 +25,7 @@ class MethodDecision:
     method: str | None
     evidence: list[Evidence] = field(default_factory=list)
     reason: str = ""
+    base_bits: int | None = None  # LoRA on a quantized base (8: load_in_8bit)
 
 
 def _arg_true(cmd: Command, *keys: str) -> bool:
@@ -88,7 +89,8 @@ def decide(*, workload: str, training_like: bool, model_name: str | None, comman
         if peft and not full:
             if quant4:
                 return MethodDecision("qlora", (quant4[:1] + peft[:1]), "PEFT adapters on a 4-bit base")
-            return MethodDecision("lora", peft[:2], "PEFT adapters" + (" on an 8-bit base" if quant8 else ""))
+            return MethodDecision("lora", peft[:2] + quant8[:1], "PEFT adapters" + (" on an 8-bit base" if quant8 else ""),
+                                  base_bits=8 if quant8 else None)
         return MethodDecision("full", full[:1], "training without adapters: full fine-tune")
     if prequant or quant4:
         return MethodDecision("inference-int4", (prequant + quant4)[:2], "4-bit weights (GPTQ/AWQ/GGUF/bitsandbytes)")

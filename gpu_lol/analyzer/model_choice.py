@@ -11,6 +11,7 @@ workload's path.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from gpu_lol.analyzer.configs import ConfigFacts
@@ -19,6 +20,7 @@ from gpu_lol.analyzer.launch_commands import Command, model_arg
 from gpu_lol.analyzer.python_signals import FileSignals, looks_like_model_id
 from gpu_lol.analyzer import locations
 
+_SIZED_VAR = re.compile(r"(^|[_\-])\d+(\.\d+)?[bB]([_\-]|$)")
 # Model kinds that dominate GPU memory when a repo uses several models.
 MAIN_KINDS = frozenset({"llm", "multimodal", "diffusion", "seq2seq", "speech"})
 
@@ -54,12 +56,20 @@ def _lookup(name: str):
 
 
 def _normal(name: str) -> str:
-    return name.strip().strip("'\"").rstrip("/")
+    name = name.strip().strip("'\"").rstrip("/")
+    # weights/config files named after the model: yolov5s.pt, yolov5n.yaml, sam_vit_h_4b8939.pth
+    for suffix in (".pt", ".pth", ".yaml", ".yml", ".ckpt", ".safetensors"):
+        if name.lower().endswith(suffix) and "/" not in name:
+            stem = name[: -len(suffix)]
+            return stem if _lookup(stem) is not None else name
+    return name
 
 
 def choose(*, workload: str, commands: list[Command], configs: dict[str, ConfigFacts],
            config_refs: dict[str, list[Command]], signals: list[FileSignals],
-           local_configs: list[tuple[str, dict]]) -> ModelChoice:
+           local_configs: list[tuple[str, dict]], main_files: list[str] = ()) -> ModelChoice:
+    """``main_files``: files the main path is known to run (a notebook repo's linked notebook);
+    their models count three times."""
     cands: dict[str, Candidate] = {}
     order = 0
 
@@ -83,10 +93,23 @@ def choose(*, workload: str, commands: list[Command], configs: dict[str, ConfigF
         if command is not None and cand.command is None:
             cand.command = command
 
+    first_of_role: dict[str, int] = {}
+    for cmd in commands:
+        if cmd.readme_rank is not None and cmd.role not in first_of_role:
+            first_of_role[cmd.role] = id(cmd)
     for cmd in commands:
         found = model_arg(cmd)
-        if found and "$" not in found[1] and "{" not in found[1] and "<" not in found[1]:
-            add(found[1], cmd.evidence, 3.0 * cmd.weight, cmd.role, cmd)
+        if not found or "<" in found[1]:
+            continue
+        value = found[1]
+        if "$" in value or "{" in value:
+            # an unresolved variable whose name carries the size: `mistral-chat $12B_DIR`
+            var = value.strip("${}").split("}")[0].split("/")[0]
+            if not _SIZED_VAR.search(var):
+                continue
+            value = var
+        first = first_of_role.get(cmd.role) == id(cmd)
+        add(value, cmd.evidence, 3.0 * cmd.weight * (2.0 if first else 1.0), cmd.role, cmd)
     for rel, cmds in config_refs.items():
         facts = configs.get(rel)
         if facts is None:
@@ -109,8 +132,9 @@ def choose(*, workload: str, commands: list[Command], configs: dict[str, ConfigF
             role = "training"
         elif sig.inference_strength or sig.serving:
             role = "inference"
+        boost = 3.0 if sig.file in main_files else 1.0
         for name, ev, strength in sig.model_ids:
-            add(name, ev, 1.2 * strength * w, role)
+            add(name, ev, 1.2 * strength * w * boost, role)
     for rel, cfg in local_configs:
         from gpu_lol.models import facts_from_config
 
@@ -134,6 +158,17 @@ def choose(*, workload: str, commands: list[Command], configs: dict[str, ConfigF
             cand.score *= 0.5  # an id we cannot size is a weaker answer than one we can
     ranked = sorted(cands.values(), key=lambda c: (-c.score, c.first_seen))
     best = ranked[0]
+    # The README's first command of the chosen workload is the documented main path: when it names
+    # a model we can size, that is the model, however often others are mentioned.
+    main = [c for c in commands if c.readme_rank is not None and c.role == workload]
+    if main:
+        first = min(main, key=lambda c: c.readme_rank)
+        found = model_arg(first)
+        if found:
+            key = _normal(found[1]).lower()
+            if key in cands and cands[key].facts is not None:
+                best = cands[key]
+                ranked = [best] + [c for c in ranked if c is not best]
     note = getattr(best.facts, "note", "") if best.facts is not None else \
         f"'{best.name}' is not in the model table and its name carries no size"
     return ModelChoice(best.name, best.facts, best.evidence[:3], note, [c.name for c in ranked[1:4]], best.command)

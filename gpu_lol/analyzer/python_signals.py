@@ -41,6 +41,14 @@ MODEL_VAR_RE = re.compile(
     r"(?:model|checkpoint|ckpt)(?:_?(?:name|id|path|name_or_path|repo|repo_id|type|checkpoint))?$", re.I)
 MODEL_KWARGS = frozenset({"model", "model_name", "model_id", "model_name_or_path", "pretrained_model_name_or_path",
                           "base_model", "model_path", "checkpoint", "repo_id"})
+BATCH_NAMES = frozenset({"micro_batch_size", "per_device_train_batch_size", "batch_size", "train_batch_size",
+                         "device_batch_size", "per_gpu_train_batch_size"})
+GPU_COUNT_NAMES = frozenset({"num_gpus", "n_gpus", "ngpus", "num_devices", "num_of_devices", "n_gpu",
+                             "gpus_per_node", "nproc_per_node", "num_gpu"})
+PER_DEVICE_BATCH = frozenset({"micro_batch_size", "per_device_train_batch_size", "device_batch_size",
+                              "per_gpu_train_batch_size"})
+SEQ_NAMES = frozenset({"cutoff_len", "max_seq_length", "max_seq_len", "seq_len", "block_size", "max_length",
+                       "model_max_length", "context_length", "sequence_len"})
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)?$")
 
 
@@ -157,6 +165,11 @@ class _Visitor(ast.NodeVisitor):
                     self.constants[name] = (value, node.lineno)
                     if MODEL_VAR_RE.match(name) and looks_like_model_id(value):
                         self.sig.model_ids.append((value, self.ev(node), 0.7))
+        number = _const_int(node.value)
+        if number and 1 < number <= 16:
+            for target in node.targets:
+                if isinstance(target, ast.Name) and target.id.lower() in GPU_COUNT_NAMES:
+                    self.sig.gpu_counts.append((number, self.ev(node)))
         self.generic_visit(node)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
@@ -168,6 +181,12 @@ class _Visitor(ast.NodeVisitor):
                     value = _const_str(kw.value)
         if name and value and MODEL_VAR_RE.match(name) and looks_like_model_id(value):
             self.sig.model_ids.append((value, self.ev(node), 0.7))
+        default = node.value
+        if isinstance(default, ast.Call) and _call_name(default.func)[1] == "field":
+            default = next((kw.value for kw in default.keywords if kw.arg == "default"), None)
+        if name and name.lower() in ("bits", "quantization_bit", "load_in_4bit", "use_4bit", "q_lora") and (
+                _const_int(default) == 4 or _true(default)):
+            self.sig.quant4.append(self.ev(node))
         self.generic_visit(node)
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
@@ -179,6 +198,12 @@ class _Visitor(ast.NodeVisitor):
             value = _const_str(default)
             if value and MODEL_VAR_RE.match(arg.arg) and looks_like_model_id(value):
                 self.sig.model_ids.append((value, self.ev(default), 0.6))
+            number = _const_int(default)
+            key = arg.arg.lower()
+            if number and key in BATCH_NAMES:
+                self._add_batch(key, number, default)
+            elif number and key in SEQ_NAMES and number >= 64:
+                self.sig.seq.append((number, self.ev(default)))
         self.generic_visit(node)
 
     visit_AsyncFunctionDef = visit_FunctionDef
@@ -239,6 +264,9 @@ class _Visitor(ast.NodeVisitor):
             sig.serving.append(self.ev(node))
         elif name == "launch" and low_recv in ("demo", "iface", "interface", "app", "ui", "gr", "block", "blocks"):
             sig.serving.append(self.ev(node))
+        elif (name == "from_pretrained" or name == "from_single_file") and re.search(
+                r"tokeni[sz]er|processor|featureextractor|config$|scheduler|imageprocessor", low_recv.replace("_", "")):
+            pass  # a tokenizer/processor/config is not the model
         elif name == "from_pretrained" or name == "from_single_file":
             sig.loads_model.append(self.ev(node))
             first = node.args[0] if node.args else kwargs.get("pretrained_model_name_or_path")
@@ -261,11 +289,13 @@ class _Visitor(ast.NodeVisitor):
             sig.inference_strength += 1.5
             sig.loads_model.append(self.ev(node))
         elif name == "BitsAndBytesConfig":
-            if _true(kwargs.get("load_in_4bit")):
+            # bnb_4bit_* settings only mean something for a 4-bit load, even when load_in_4bit
+            # is an expression (load_in_4bit=args.bits == 4)
+            if _true(kwargs.get("load_in_4bit")) or any(k.startswith("bnb_4bit") for k in kwargs):
                 sig.quant4.append(self.ev(node))
             elif _true(kwargs.get("load_in_8bit")):
                 sig.quant8.append(self.ev(node))
-        elif name in ("LoraConfig", "get_peft_model", "prepare_model_for_kbit_training", "PeftModel",
+        elif name in ("LoraConfig", "get_peft_model", "PeftModel",
                       "LoHaConfig", "AdaLoraConfig", "IA3Config", "PeftConfig"):
             sig.peft.append(self.ev(node))
         elif name in ("SentenceTransformer", "CrossEncoder"):
@@ -285,20 +315,26 @@ class _Visitor(ast.NodeVisitor):
                 sig.model_ids.append((stem, self.ev(node), 0.8))
         elif name in ("load", "load_state_dict") and low_recv in ("torch",):
             sig.loads_model.append(self.ev(node))
-        elif name == "gradient_checkpointing_enable":
+        elif name in ("gradient_checkpointing_enable", "prepare_model_for_kbit_training"):
             sig.grad_ckpt.append(self.ev(node))
+            if name == "prepare_model_for_kbit_training":
+                sig.peft.append(self.ev(node))
         elif name == "add_argument" and node.args:
             self._argparse(node, kwargs)
         for key in ("per_device_train_batch_size", "batch_size", "train_batch_size", "micro_batch_size"):
             n = _const_int(kwargs.get(key))
             if n:
-                sig.batch.append((n, self.ev(node)))
+                self._add_batch(key, n, node)
         for key in ("max_seq_length", "max_length", "max_seq_len", "block_size", "model_max_length", "max_model_len"):
             n = _const_int(kwargs.get(key))
             if n and n >= 64:
                 sig.seq.append((n, self.ev(node)))
-        if _true(kwargs.get("gradient_checkpointing")):
-            sig.grad_ckpt.append(self.ev(node))
+        for key in ("gradient_checkpointing", "use_gradient_checkpointing"):
+            value = kwargs.get(key)
+            if _true(value) or (_const_str(value) or "").lower() in ("unsloth", "true"):
+                sig.grad_ckpt.append(self.ev(node))
+        if name == "from_pretrained" and _true(kwargs.get("load_in_4bit")) and "fastlanguagemodel" in low_recv.replace("_", ""):
+            sig.peft.append(self.ev(node))  # Unsloth FastLanguageModel: 4-bit base for LoRA
         for key in ("gpus", "num_gpus", "n_gpus", "tensor_parallel_size", "tp_size"):
             n = _const_int(kwargs.get(key))
             if n and 1 < n <= 16:
@@ -307,6 +343,14 @@ class _Visitor(ast.NodeVisitor):
         if n and 1 < n <= 16 and name in ("Trainer", "Fabric"):
             sig.gpu_counts.append((n, self.ev(node)))
         self.generic_visit(node)
+
+    def _add_batch(self, key: str, number: int, node: ast.AST) -> None:
+        """Per-device batch sizes go first: a global batch_size is split over accumulation steps."""
+        item = (number, self.ev(node))
+        if key in PER_DEVICE_BATCH:
+            self.sig.batch.insert(0, item)
+        else:
+            self.sig.batch.append(item)
 
     def _model_arg(self, node: ast.Call, kwargs: dict, strength: float) -> None:
         target = kwargs.get("model") or (node.args[0] if node.args else None)
@@ -329,8 +373,10 @@ class _Visitor(ast.NodeVisitor):
             self.sig.model_ids.append((value, self.ev(node), 0.75))
         n = _const_int(default)
         if n:
-            if keys & {"per_device_train_batch_size", "batch_size", "train_batch_size", "micro_batch_size"}:
-                self.sig.batch.append((n, self.ev(node)))
+            batch_keys = keys & {"per_device_train_batch_size", "batch_size", "train_batch_size", "micro_batch_size",
+                                 "device_batch_size"}
+            if batch_keys:
+                self._add_batch(sorted(batch_keys)[0], n, node)
             if keys & {"max_seq_length", "max_length", "block_size", "seq_len", "max_seq_len", "cutoff_len",
                        "model_max_length", "context_length"} and n >= 64:
                 self.sig.seq.append((n, self.ev(node)))

@@ -22,8 +22,14 @@ VRAM_NEED_RES = [
     re.compile(_MEM_WORDS + r"[^.\n]{0,30}?" + _NEED + r"[^.\n]{0,12}?" + _NUM + r"\s*(?:gb|gib|g)\b", re.I),
     re.compile(r"gpu\s+with\s+" + _NEED + r"?\s*" + _NUM + r"\s*(?:gb|gib)\b", re.I),
     re.compile(_NEED + r"\s+(?:a\s+)?" + _NUM + r"\s*(?:gb|gib)\s+(?:gpu|graphics\s+card|card)\b", re.I),
+    # "If your GPU(s) have less than 80GB, ... you will OOM"
+    re.compile(r"gpus?(?:\(s\))?\s+(?:has|have|with)\s+less\s+than\s+" + _NUM + r"\s*(?:gb|gib)\b"
+               r"(?=[^.\n]{0,120}\b(?:oom|out\s+of\s+memory|run\s+out\s+of\s+vram))", re.I),
 ]
 _NOT_GPU = re.compile(r"\b(cpu\s+memory|system\s+memory|system\s+ram|\bram\b(?!\s*\)?\s*of\s+vram)|disk|storage|free\s+space|内存|swap)\b", re.I)
+# "112 GB of VRAM (sharded across GPUs)", "in total": a sum over GPUs, not a per-GPU need
+_TOTAL = re.compile(r"\b(across|sharded|in\s+total|total|combined|aggregate|summed)\b", re.I)
+_NAIVE = re.compile(r"\b(naive(ly)?|without\s+(sharding|lora|quantization))\b", re.I)
 _CARDS = {"a100": 40, "h100": 80, "h200": 141, "b200": 180, "a6000": 48, "a40": 48, "l40s": 48, "l40": 48,
           "4090": 24, "3090": 24, "v100": 16, "a10g": 24, "a10": 24, "l4": 24, "t4": 16, "h800": 80, "a800": 80,
           "mi300x": 192}
@@ -33,6 +39,8 @@ HW_RES = [
                r"(?:[\s\-(]*(\d{2,3})\s*g(?:b|ib)?\b)?", re.I),
     # 8 GPUs (80GB of VRAM), 8 GPUs with 80GB
     re.compile(r"\b(\d{1,2})\s+(?:nvidia\s+)?gpus?\s*(?:\(|with\s+|of\s+)(\d{2,3})\s*g(?:b|ib)", re.I),
+    # 4 A100 80G GPUs, 8 H100 80GB GPUs
+    re.compile(r"\b(\d{1,2})\s+(?:nvidia\s+)?(a100|h100|h200|a6000|a40|l40s|v100|h800|a800)[\s\-]+(\d{2,3})\s*g(?:b|ib)?\s+gpus\b", re.I),
 ]
 
 
@@ -46,41 +54,55 @@ class ReadmeFacts:
         return min(self.vram_needs, key=lambda item: item[0]) if self.vram_needs else None
 
     def hardware_for(self, count: int) -> tuple[float, Evidence] | None:
+        """The first statement for this GPU count: a README leads with its main setup."""
         matches = [(gb, ev) for n, gb, ev in self.hardware if n == count]
-        return min(matches, key=lambda item: item[0]) if matches else None
+        return matches[0] if matches else None
 
 
 def read(index: FileIndex) -> ReadmeFacts:
+    """Stated needs from the root README; hardware setups from every README outside tests/docs
+    (recipes often state theirs next to their config), root first."""
+    from gpu_lol.analyzer import locations
+
     facts = ReadmeFacts()
-    for f in index.files:
-        if f.depth != 0 or not f.name.lower().startswith("readme"):
-            continue
+    readmes = [f for f in index.files if f.name.lower().startswith("readme") and f.suffix in (".md", ".rst", "")
+               and (f.depth == 0 or locations.weight(f.rel) > 0)]
+    for f in readmes[:400]:
         text = index.text(f)
         if not text:
             continue
+        root = f.depth == 0
         code = {n for n, _ in readme_code_lines(text)}
         for lineno, line in enumerate(text.splitlines(), 1):
             if lineno in code or len(line) > 2000:
                 continue
+            if not root:
+                _hardware(facts, f.rel, lineno, line)
+                continue
             for rx in VRAM_NEED_RES:
                 for m in rx.finditer(line):
                     window = line[max(0, m.start() - 30): m.end() + 30]
-                    if _NOT_GPU.search(m.group(0)):
+                    if _NOT_GPU.search(m.group(0)) or _TOTAL.search(line[m.end(): m.end() + 40]):
                         continue
                     value = float(next(g for g in m.groups() if g))
-                    if 2 <= value <= 1000 and "per" not in window.lower()[:10]:
+                    if 2 <= value <= 1000 and "per" not in window.lower()[:10] \
+                            and not _NAIVE.search(line[max(0, m.start() - 60): m.start()]):
                         facts.vram_needs.append((value, Evidence(f.rel, lineno, line.strip())))
-            for rx in HW_RES:
-                for m in rx.finditer(line):
-                    groups = m.groups()
-                    count = int(groups[0])
-                    if not 2 <= count <= 64:
-                        continue
-                    if len(groups) == 3:
-                        card = re.sub(r"\s|rtx", "", groups[1].lower())
-                        gb = float(groups[2]) if groups[2] else float(_CARDS.get(card, 0))
-                    else:
-                        gb = float(groups[1])
-                    if gb >= 8:
-                        facts.hardware.append((count, gb, Evidence(f.rel, lineno, line.strip())))
+            _hardware(facts, f.rel, lineno, line)
     return facts
+
+
+def _hardware(facts: ReadmeFacts, rel: str, lineno: int, line: str) -> None:
+    for rx in HW_RES:
+        for m in rx.finditer(line):
+            groups = m.groups()
+            count = int(groups[0])
+            if not 2 <= count <= 64:
+                continue
+            if len(groups) == 3:
+                card = re.sub(r"\s|rtx", "", groups[1].lower())
+                gb = float(groups[2]) if groups[2] else float(_CARDS.get(card, 0))
+            else:
+                gb = float(groups[1])
+            if gb >= 8:
+                facts.hardware.append((count, gb, Evidence(rel, lineno, line.strip())))

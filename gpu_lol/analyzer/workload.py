@@ -7,7 +7,9 @@ not at all): launch commands (``torchrun``/``accelerate launch``/``deepspeed``, 
 ``optimizer.step()``, ``Trainer``/``SFTTrainer``/``GRPOTrainer``, ``trainer.train()``), inference
 calls (``LLM(...)``, ``pipeline(...)``, ``.generate(...)``), serving apps, and training recipes.
 Precedence: no GPU framework → cpu; a notebook-centric repo with no documented launch → interactive;
-else training when its evidence is at least 60% of inference's; else inference; else interactive.
+inference when the README's first documented command runs inference and inference evidence is at
+least 80% of training's; else training when its evidence is at least 60% of inference's; else
+inference; else interactive.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from gpu_lol.analyzer.launch_commands import Command, role_of_script
 from gpu_lol.analyzer.python_signals import FileSignals
 
 TRAINING_SHARE = 0.6
+# When the README's first documented command runs inference, inference wins if its evidence is at
+# least this share of training's (model-release repos ship a finetune script too).
+README_FIRST_SHARE = 0.8
 
 
 @dataclass
@@ -42,7 +47,9 @@ class WorkloadDecision:
 
 
 def decide(*, needs_gpu: bool, commands: list[Command], signals: list[FileSignals], recipe_files: list[tuple[str, Evidence]],
-           py_file_count: int) -> WorkloadDecision:
+           py_file_count: int, notebook_count: int = 0, linked_notebooks: list[str] = ()) -> WorkloadDecision:
+    """``notebook_count``: notebooks outside tests/docs (from the file index, read or not);
+    ``linked_notebooks``: notebooks of this repo the root README links to."""
     scores = {"training": 0.0, "inference": 0.0, "interactive": 0.0}
     evidence: dict[str, list[tuple[float, Evidence]]] = {k: [] for k in scores}
 
@@ -87,16 +94,26 @@ def decide(*, needs_gpu: bool, commands: list[Command], signals: list[FileSignal
             add("inference", infer * w, first)
     for i, (_, ev) in enumerate(recipe_files[:3]):
         add("training", 0.8, ev)
-    notebook_centric = bool(notebooks) and len(notebooks) >= max(1, py_file_count) and not documented
+    n_notebooks = max(notebook_count, len(notebooks))
+    notebook_centric = not documented and n_notebooks > 0 and (
+        n_notebooks >= max(1, py_file_count) or (bool(linked_notebooks) and n_notebooks >= 3))
     if not needs_gpu:
         return WorkloadDecision("cpu", scores, evidence, "no GPU framework (torch, tensorflow, jax, vllm, …) is "
                                 "declared or imported", notebook_centric)
     if notebook_centric:
-        add("interactive", 2.0 + len(notebooks) * 0.5, Evidence(notebooks[0].file))
-        return WorkloadDecision("interactive", scores, evidence,
-                                f"notebook-centric: {len(notebooks)} notebooks, {py_file_count} Python entry files",
-                                True)
+        first = linked_notebooks[0] if linked_notebooks else (notebooks[0].file if notebooks else "")
+        add("interactive", 2.0 + n_notebooks * 0.5, Evidence(first))
+        why = f"notebook-centric: {n_notebooks} notebooks, {py_file_count} Python entry files"
+        if linked_notebooks:
+            why += f", the README links {len(linked_notebooks)} of them"
+        return WorkloadDecision("interactive", scores, evidence, why, True)
     train, infer = scores["training"], scores["inference"]
+    ranked = sorted((c for c in commands if c.readme_rank is not None and c.role in ("training", "inference")
+                     and c.weight > 0), key=lambda c: c.readme_rank)
+    first_role = ranked[0].role if ranked else None
+    if first_role == "inference" and infer >= 1.5 and infer >= README_FIRST_SHARE * train:
+        return WorkloadDecision("inference", scores, evidence,
+                                f"the README's first command serves or runs a model ({ranked[0].evidence.cite()})")
     if train >= 2.0 and train >= TRAINING_SHARE * infer:
         return WorkloadDecision("training", scores, evidence, "training code and launch commands")
     if infer >= 1.5:
