@@ -406,7 +406,7 @@ def describe(target: Target) -> dict[str, Any]:
     script = ("nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | sed 's/^/gpu=/' || true\n"
               f"if [ -d {remote.shell_path(workdir)} ]; then echo workdir=yes; else echo workdir=no; fi\n")
     try:
-        result = remote.capture(target, script, cd="skip", login=False, timeout=12)
+        result = remote.capture(target, script, cd="skip", login=False, timeout=10, connect_timeout=5)
     except OperationError as exc:
         out["detail"] = exc.message
         return out

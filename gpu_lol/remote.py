@@ -215,8 +215,8 @@ def control_dir() -> Path | None:
     return short
 
 
-def ssh_options(*, batch: bool, multiplex: bool = True) -> list[str]:
-    opts = ["-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}", "-o", "LogLevel=ERROR"]
+def ssh_options(*, batch: bool, multiplex: bool = True, connect_timeout: int = CONNECT_TIMEOUT_S) -> list[str]:
+    opts = ["-o", f"ConnectTimeout={int(connect_timeout)}", "-o", "LogLevel=ERROR"]
     if batch:
         opts += ["-o", "BatchMode=yes"]
     directory = control_dir() if multiplex else None
@@ -228,8 +228,8 @@ def ssh_options(*, batch: bool, multiplex: bool = True) -> list[str]:
     return opts
 
 
-def _ssh_prefix(ep: Endpoint, *, batch: bool) -> list[str]:
-    return ["ssh", "-F", str(ep.config_file), *ssh_options(batch=batch)]
+def _ssh_prefix(ep: Endpoint, *, batch: bool, connect_timeout: int = CONNECT_TIMEOUT_S) -> list[str]:
+    return ["ssh", "-F", str(ep.config_file), *ssh_options(batch=batch, connect_timeout=connect_timeout)]
 
 
 def ssh_argv(target: Target, *, interactive: bool = False) -> list[str]:
@@ -415,7 +415,8 @@ class Captured:
 
 
 def capture(target: Target, command: list[str] | str, *, input: str | None = None,
-            timeout: float | None = 120, cd: str = "require", login: bool = True) -> Captured:
+            timeout: float | None = 120, cd: str = "require", login: bool = True,
+            connect_timeout: int = CONNECT_TIMEOUT_S) -> Captured:
     """Run a command and collect its output (for probes and checks, not for users' commands).
 
     ``cd``: "require" (enter the workdir or fail), "try" (enter it if it exists; the venv and
@@ -428,7 +429,7 @@ def capture(target: Target, command: list[str] | str, *, input: str | None = Non
     script = "\n".join(lines + [command_text(command)]) + "\n"
     remote = wrap_login(script) if login else "exec bash -c " + shlex.quote(script)
     log = _LogFile()
-    argv = _ssh_prefix(ep, batch=True) + ["-E", str(log.path), ep.alias, remote]
+    argv = _ssh_prefix(ep, batch=True, connect_timeout=connect_timeout) + ["-E", str(log.path), ep.alias, remote]
     try:
         try:
             proc = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout,
@@ -519,18 +520,41 @@ def _stream(argv: list[str], ep: Endpoint, *, pidfile: str | None, own_session: 
                     if interrupts >= 3:
                         proc.kill()
                     continue
-                if interrupts >= 3 or pidfile is None:
-                    proc.kill()
-                    proc.wait()
-                    return 130
+                # Still connecting (no master connection yet): nothing runs remotely; stop now.
+                if interrupts >= 3 or pidfile is None or not _master_alive(ep):
+                    return _stop_local(proc)
                 sig = "INT" if interrupts == 1 else "TERM"
                 sys.stderr.write(f"\ngpu-lol: sending SIG{sig} to the command on {ep.target.name}"
                                  f"{' (again to force-stop the local ssh)' if interrupts == 2 else ''}\n")
                 sys.stderr.flush()
-                _signal_remote(ep, pidfile, sig)
+                try:
+                    _signal_remote(ep, pidfile, sig)
+                except (KeyboardInterrupt, _Interrupted):
+                    return _stop_local(proc)
     finally:
         if restore:
             restore()
+        if proc.poll() is None:  # never leave a detached ssh behind
+            proc.kill()
+            proc.wait()
+
+
+def _stop_local(proc: subprocess.Popen) -> int:
+    proc.kill()
+    proc.wait()
+    return 130
+
+
+def _master_alive(ep: Endpoint) -> bool:
+    """Whether the shared master connection to the machine is up (a local socket check)."""
+    if control_dir() is None:
+        return True  # no multiplexing: a new connection will have to do
+    argv = _ssh_prefix(ep, batch=True) + ["-O", "check", ep.alias]
+    try:
+        return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=5).returncode == 0
+    except (subprocess.TimeoutExpired, OSError):
+        return False
 
 
 def _output_target(stream: Any) -> tuple[Any, Any]:
@@ -603,10 +627,10 @@ def _signal_remote(ep: Endpoint, pidfile: str, sig: str) -> None:
     pf = shlex.quote(pidfile)
     script = (f"pid=$(cat {pf} 2>/dev/null) || exit 0\n"
               f"kill -{sig} -- -\"$pid\" 2>/dev/null || kill -{sig} \"$pid\" 2>/dev/null || true\n")
-    argv = _ssh_prefix(ep, batch=True) + [ep.alias, "exec bash -c " + shlex.quote(script)]
+    argv = _ssh_prefix(ep, batch=True, connect_timeout=5) + [ep.alias, "exec bash -c " + shlex.quote(script)]
     try:
         subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=CONNECT_TIMEOUT_S + 5)
+                       stderr=subprocess.DEVNULL, timeout=10)
     except (subprocess.TimeoutExpired, OSError):
         pass
 

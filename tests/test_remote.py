@@ -309,3 +309,26 @@ def test_ssh_with_a_terminal_forwards_ctrl_c_through_the_pty(box, gpu_lol_exe):
             proc.kill()
         os.close(master)
     assert b"got-int" in rest and b"not-interrupted" not in rest
+
+
+def test_ctrl_c_while_connecting_stops_at_once(tmp_path, gpu_lol_exe):
+    """A host that accepts TCP but never answers: Ctrl-C must not wait for the connect timeout."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    try:
+        state.save(Target(name="hang", kind="host", repo=str(tmp_path),
+                          extra={"host": "127.0.0.1", "port": port, "workdir": "/tmp/x"}))
+        proc = subprocess.Popen([*gpu_lol_exe, "exec", "hang", "--", "true"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=os.environ.copy())
+        time.sleep(1.5)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+        assert time.monotonic() - started < 5
+        assert proc.returncode == 130
+    finally:
+        listener.close()
