@@ -110,3 +110,16 @@ def test_editable_install_of_a_folder_is_never_a_pypi_name(tmp_path):
     r = report_for(tmp_path)
     assert r.requirements == []
     assert "Dockerfile:3: local path 'detectron2_repo' is not in the repo; not installed" in r.warnings
+
+
+def test_docker_folders_per_platform(tmp_path):
+    for kind, image in (("amd", "rocm/dev-ubuntu-22.04"), ("cpu", "ubuntu:22.04"), ("intel", "intel/oneapi"),
+                        ("nvidia", "nvidia/cuda:12.4.1-runtime-ubuntu22.04")):
+        (tmp_path / "docker" / kind).mkdir(parents=True)
+        (tmp_path / "docker" / kind / "Dockerfile").write_text(f"FROM {image}\nRUN pip install {kind}-only\n")
+    r = report_for(tmp_path)
+    assert [i for i, _ in r.docker_images] == ["nvidia/cuda:12.4.1-runtime-ubuntu22.04"]
+    assert [q.text for q in r.requirements] == ["nvidia-only"]
+    (tmp_path / "docker" / "nvidia" / "Dockerfile").unlink()
+    r = report_for(tmp_path)  # with no GPU image at all, the CPU one still says something
+    assert [i for i, _ in r.docker_images] == ["ubuntu:22.04"]

@@ -108,3 +108,19 @@ def test_setup_cfg_file_directive(tmp_path):
     r = report_for(tmp_path)
     assert [(q.text, q.evidence.cite()) for q in r.requirements] == [("requests", "deps.txt:1")]
     assert r.is_package and r.package_evidence.cite() == "setup.cfg:2"
+
+
+def test_setup_py_common_file_reading_idioms(tmp_path):
+    (tmp_path / "requirements.txt").write_text("numpy\n")
+    (tmp_path / "reqs").mkdir()
+    (tmp_path / "reqs" / "serve.txt").write_text("fastapi\n")
+    (tmp_path / "setup.py").write_text(
+        "import io, os\nfrom setuptools import setup\n"
+        "here = os.path.abspath(os.path.dirname(__file__))\n"
+        "with io.open(os.path.join(here, 'requirements.txt'), encoding='utf-8') as f:\n"
+        "    requirements = f.read().splitlines()\n"
+        "setup(name='idioms', install_requires=requirements,\n"
+        "      extras_require={'serve': open('reqs/serve.txt').read().splitlines()})\n")
+    r = report_for(tmp_path)
+    assert [(q.text, q.evidence.cite()) for q in r.requirements] == [("numpy", "requirements.txt:1")]
+    assert [(q.text, q.evidence.cite()) for q in r.optional["serve"]] == [("fastapi", "reqs/serve.txt:1")]

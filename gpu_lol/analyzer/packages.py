@@ -142,7 +142,7 @@ DEV_WORDS = frozenset({
 _PLATFORM_WORDS = frozenset({
     "rocm", "amd", "hip", "tpu", "xla", "neuron", "inf2", "trn", "xpu", "hpu", "gaudi", "habana",
     "npu", "ascend", "mps", "mac", "macos", "osx", "darwin", "apple", "m1", "windows", "win",
-    "win32", "win64", "openvino", "ipex", "jetson", "arm64", "aarch64",
+    "win32", "win64", "openvino", "ipex", "intel", "jetson", "arm64", "aarch64",
 })
 _OPTIONAL_WORDS = frozenset({"optional", "extra", "extras"})
 _GPU_WORDS_RE = re.compile(r"^(gpu|cuda|cu\d{2,3}|cuda\d+)$")
@@ -616,13 +616,14 @@ def _collect_scope(col: Collector, index: FileIndex, files: list[RepoFile], root
         var = variant(f.rel, [r for r in conda_rels if r.rsplit("/", 1)[0:-1] == f.rel.rsplit("/", 1)[0:-1]])
         target = RUNTIME if var == "runtime" else (("dev", f.rel) if var == "dev" else ("optional", f.rel))
         conda.parse(col, f.rel, target)
-    # 7. Dockerfiles: the root `Dockerfile` first; dev and non-CUDA variants do not count
-    docker = sorted(kinds["dockerfile"], key=lambda f: (f.depth, f.name != "Dockerfile", f.rel))
-    docker_rels = [f.rel for f in docker]
+    # 7. Dockerfiles: the root `Dockerfile` first, then CUDA/GPU ones; dev and non-CUDA variants
+    #    do not count, a CPU one only when it is the only kind there is
+    docker = [f for f in kinds["dockerfile"] if _docker_kind(f) not in ("dev", "platform")]
+    if any(_docker_kind(f) != "cpu" for f in docker):
+        docker = [f for f in docker if _docker_kind(f) != "cpu"]
+    docker.sort(key=lambda f: (f.depth, f.name != "Dockerfile", _docker_kind(f) != "gpu", f.rel))
     for f in docker:
-        if variant(f.rel.replace("Dockerfile", "").replace("dockerfile", ""), docker_rels) == "runtime" \
-                and not _docker_dir_variant(f):
-            dockerfile.parse(col, f.rel)
+        dockerfile.parse(col, f.rel)
     # 8. notebooks
     for f in kinds["notebook"]:
         notebooks.parse(col, f.rel)
@@ -647,13 +648,21 @@ def _python_version_files(col: Collector, index: FileIndex) -> None:
                 break
 
 
-def _docker_dir_variant(f: RepoFile) -> bool:
-    """``docker/rocm/Dockerfile``: a folder naming a non-CUDA platform or a dev image."""
-    for part in f.parts[:-1]:
-        words = set(_WORD_SPLIT.split(part.lower()))
-        if words & (_PLATFORM_WORDS | DEV_WORDS):
-            return True
-    return False
+def _docker_kind(f: RepoFile) -> str:
+    """'dev', 'platform' (ROCm, TPU, ...), 'cpu', 'gpu' or 'plain', from the Dockerfile's name
+    and folders (``Dockerfile.rocm``, ``docker/cpu/Dockerfile``, ``docker/nvidia/Dockerfile``)."""
+    words: set[str] = set()
+    for part in f.parts[:-1] + (re.sub(r"(?i)dockerfile", "", f.name),):
+        words |= {w for w in _WORD_SPLIT.split(part.lower()) if w}
+    if words & DEV_WORDS:
+        return "dev"
+    if words & _PLATFORM_WORDS:
+        return "platform"
+    if "cpu" in words:
+        return "cpu"
+    if words & {"nvidia", "cuda", "gpu"} or any(_GPU_WORDS_RE.match(w) for w in words):
+        return "gpu"
+    return "plain"
 
 
 def _ordered_requirement_files(files: list[RepoFile]) -> list[tuple[RepoFile, str]]:
