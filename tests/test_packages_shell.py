@@ -52,6 +52,7 @@ def test_split_commands(text, words):
 
 @pytest.mark.parametrize("line, expected", [
     ("sudo -E pip3 install --user requests", ["requests"]),
+    ("sudo -E -H -u builder env PIP_NO_CACHE=1 pip install rich", ["rich"]),
     ("FOO=1 python3.10 -m pip install -U rich", ["rich"]),
     ("pip --no-cache-dir install -r /dev/null tqdm", ["tqdm"]),
     ("uv add httpx", ["httpx"]),

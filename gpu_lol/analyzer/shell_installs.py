@@ -126,13 +126,16 @@ def handle_words(col: Collector, words: list[str], ev: Evidence, ctx: CommandCon
 
 
 def _strip_prefix(words: list[str]) -> list[str]:
+    """Drop what runs the command rather than being it: ``sudo -E -H``, ``env A=1``, ``then``."""
     i = 0
+    in_sudo = False
     while i < len(words):
         w = words[i]
         if w in _SKIP_WORDS or _ASSIGN_RE.match(w):
+            in_sudo = w == "sudo"
             i += 1
-        elif i > 0 and words[i - 1] == "sudo" and w.startswith("-"):
-            i += 1 + (w in ("-u", "-g", "-C"))
+        elif in_sudo and w.startswith("-"):
+            i += 1 + (w in ("-u", "-g", "-C", "-h"))
         else:
             break
     return words[i:]
