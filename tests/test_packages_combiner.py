@@ -195,3 +195,20 @@ def test_subdirectory_fallback_goes_deeper_past_folders_without_declarations(tmp
     (tmp_path / "training" / "cifar" / "deeper" / "requirements.txt").write_text("not-this\n")
     r = collect(FileIndex.build(tmp_path))
     assert r.from_subdirs and [q.text for q in r.requirements] == ["torchvision"]
+
+
+def test_paths_and_specs_handed_on_have_no_shell_characters(tmp_path):
+    (tmp_path / "a;b.txt").write_text("urllib3<2\n")
+    (tmp_path / "lib x").mkdir()
+    (tmp_path / "lib x" / "setup.py").write_text("from setuptools import setup\nsetup()\n")
+    (tmp_path / "requirements.txt").write_text('-c "a;b.txt"\n./lib x\nnumpy\n')
+    (tmp_path / "environment.yml").write_text("dependencies:\n  - 'ffmpeg;reboot'\n  - cudatoolkit=11.8\n")
+    r = collect(FileIndex.build(tmp_path))
+    assert r.constraints == [] and r.local_installs == []
+    assert [s for s, _ in r.conda_only] == ["cudatoolkit=11.8"]
+    assert [q.text for q in r.requirements] == ["numpy"]
+    assert r.warnings == [
+        "requirements.txt:1: constraints file 'a;b.txt' has unusual characters in its name; ignored",
+        "requirements.txt:2: local path 'lib x' has unusual characters in its name; not installed",
+        "environment.yml:2: ignored conda spec 'ffmpeg;reboot' (unexpected characters)",
+    ]

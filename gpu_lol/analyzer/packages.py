@@ -287,6 +287,10 @@ def is_pypi_mirror(url: str) -> bool:
 
 
 _UNSAFE_RE = re.compile(r"[`$\n\r]")
+# repo paths handed on (constraints files, local installs): plain names only, so they are safe
+# in any command line even before quoting
+_SAFE_PATH_RE = re.compile(r"^[A-Za-z0-9_.+/-]+$")
+_EXTRAS_SUFFIX_RE = re.compile(r"^[^\[\]]*(\[[A-Za-z0-9._,-]*\])?$")
 _EXTRA_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -388,6 +392,9 @@ class Collector:
             self.index_urls.append((option, url, ev))
 
     def add_constraint(self, path: str, ev: Evidence) -> None:
+        if not _SAFE_PATH_RE.match(path):
+            self.warn(ev, f"constraints file '{_short(path)}' has unusual characters in its name; ignored")
+            return
         if self.index.has(path):
             if all(p != path for p, _ in self.constraints):
                 self.constraints.append((path, ev))
@@ -406,10 +413,16 @@ class Collector:
             self.system_packages.append((name, ev))
 
     def add_conda_only(self, name: str, ev: Evidence) -> None:
+        if not re.match(r"^[A-Za-z0-9_.*=<>!,-]+$", name):
+            self.warn(ev, f"ignored conda spec '{_short(name)}' (unexpected characters)")
+            return
         if all(n != name for n, _ in self.conda_only):
             self.conda_only.append((name, ev))
 
     def add_local_install(self, path: str, ev: Evidence) -> None:
+        if not _SAFE_PATH_RE.match(path.split("[", 1)[0]) or not _EXTRAS_SUFFIX_RE.match(path):
+            self.warn(ev, f"local path '{_short(path)}' has unusual characters in its name; not installed")
+            return
         if all(p != path for p, _ in self.local_installs):
             self.local_installs.append((path, ev))
 
