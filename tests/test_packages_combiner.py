@@ -212,3 +212,30 @@ def test_paths_and_specs_handed_on_have_no_shell_characters(tmp_path):
         "requirements.txt:2: local path 'lib x' has unusual characters in its name; not installed",
         "environment.yml:2: ignored conda spec 'ffmpeg;reboot' (unexpected characters)",
     ]
+
+
+def test_mangled_declaration_files_never_crash(tmp_path):
+    """Each fixture declaration file cut, spliced and sprinkled with odd bytes, a few hundred
+    times: the analysis always returns a report (warnings allowed), never raises."""
+    import random
+
+    rng = random.Random(1234)
+    sources = [p for p in CASES.rglob("*") if p.is_file() and p.stat().st_size < 4000]
+    names = ["requirements.txt", "pyproject.toml", "setup.py", "setup.cfg", "environment.yml",
+             "Pipfile", "Dockerfile", "run.sh", "README.md", "nb.ipynb", "main.py"]
+    junk = ["\x00", "\\", "\"", "'''", "[", "{", "-r ", "-e ", "$(", "`", ";", "\n", "\t", "é", "\ufeff",
+            "FROM ", "RUN pip install ", "%pip install ", "import ", "::", "=", "^", "~", "*", "||"]
+    for round_ in range(40):
+        repo = tmp_path / f"r{round_}"
+        repo.mkdir()
+        for name in rng.sample(names, 4):
+            data = rng.choice(sources).read_bytes()
+            cut = rng.randrange(len(data) + 1)
+            piece = rng.choice(sources).read_bytes()
+            mangled = data[:cut] + "".join(rng.choice(junk) for _ in range(rng.randrange(6))).encode() \
+                + piece[rng.randrange(len(piece) + 1):]
+            (repo / name).write_bytes(mangled)
+        r = collect(FileIndex.build(repo))
+        assert isinstance(r, PackageReport)
+        for q in r.requirements:
+            assert not any(c in q.text for c in "`$\n")
