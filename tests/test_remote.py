@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import paths, remote, state
-from gpu_lol.errors import OperationError, UsageError
+from gpu_lol import remote, state
+from gpu_lol.errors import OperationError
 from gpu_lol.state import Target
 from sshd import remote_tmp, sshd_server  # noqa: F401 - fixtures
 

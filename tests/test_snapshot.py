@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
-
-import pytest
-
 from gpu_lol import config_file, probe_facts, snapshot
 from gpu_lol.spec import EnvironmentSpec
 from test_probe import h100, h100_report  # noqa: F401 - fixture
