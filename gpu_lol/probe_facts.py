@@ -172,15 +172,8 @@ def catalog_id_for(nvidia_smi_name: str) -> str | None:
     """gpu-lol's GPU id for an ``nvidia-smi`` name ("NVIDIA H100 80GB HBM3" -> "H100-SXM")."""
     from gpu_lol import catalog
 
-    lookup = getattr(catalog, "gpu_for_nvidia_smi_name", None)
-    if lookup is not None:
-        gpu = lookup(nvidia_smi_name)
-        return gpu.id if gpu is not None else None
-    wanted = " ".join(nvidia_smi_name.split()).lower()
-    for gpu in catalog.all_gpus():
-        if any(" ".join(name.split()).lower() == wanted for name in gpu.nvidia_smi):
-            return gpu.id
-    return None
+    gpu = catalog.gpu_for_nvidia_smi_name(nvidia_smi_name)
+    return gpu.id if gpu is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
