@@ -196,3 +196,22 @@ def remote_tmp():
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def control_cleanup():
+    """After each test: end any master connection left in this test's control directory and
+    remove the directory when it is the short /tmp fallback (every test has its own
+    GPU_LOL_HOME, hence its own directory). Autouse in the modules that import it."""
+    yield
+    from gpu_lol import paths, remote
+
+    directory = remote.control_dir()
+    if directory is None or not directory.is_dir():
+        return
+    for sock in directory.iterdir():
+        if sock.is_socket():
+            subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "gpu-lol-test"],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+    if not str(directory).startswith(str(paths.home())):
+        shutil.rmtree(directory, ignore_errors=True)

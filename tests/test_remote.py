@@ -14,7 +14,7 @@ import pytest
 from gpu_lol import remote, state
 from gpu_lol.errors import OperationError
 from gpu_lol.state import Target
-from sshd import remote_tmp, sshd_server  # noqa: F401 - fixtures
+from sshd import control_cleanup, remote_tmp, sshd_server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
 
