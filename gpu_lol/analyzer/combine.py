@@ -78,7 +78,9 @@ def _cite(evs: list[Evidence], n: int = 2) -> str:
 def gather(index: FileIndex) -> Findings:
     packages = packages_mod.collect(index)
     commands = launch_commands.collect(index)
-    signals = python_signals.collect(index)
+    priority = launch_commands.linked_notebooks(index)[:20] + [
+        rel for c in commands if c.main for rel in [_script_file(index, c)] if rel]
+    signals = python_signals.collect(index, priority)
     configs = configs_mod.collect(index)
     readme = readme_facts.read(index)
     file_frameworks: dict[str, list[Evidence]] = {}

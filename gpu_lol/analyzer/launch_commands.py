@@ -37,7 +37,7 @@ TRAIN_WORDS = frozenset({
 INFER_WORDS = frozenset({
     "serve", "server", "serving", "inference", "infer", "predict", "prediction", "predictor",
     "generate", "generation", "sample", "sampling", "chat", "chatbot", "demo", "app", "api", "deploy",
-    "handler", "webui", "web", "gradio", "streamlit", "cli", "run_inference", "translate",
+    "handler", "webui", "web", "gradio", "streamlit", "run_inference", "translate",
     "transcribe", "detect", "txt2img", "img2img", "text2image", "complete", "completion", "bot",
 })
 EVAL_WORDS = frozenset({"eval", "evaluate", "evaluation", "benchmark", "bench", "test", "score"})
@@ -219,13 +219,17 @@ def interpret(argv: list[str], evidence: Evidence, origin: str, env: dict[str, s
     head = argv[0].lstrip("!")
     cmd = Command(argv=argv, evidence=evidence, origin=origin, env=env)
     rest = argv[1:]
-    if scripts and head in scripts:
-        # the repo's own console script: it runs module:function
+    if scripts and head in scripts and head not in _KNOWN_TOOLS:
+        # the repo's own console script: it runs module:function; a subcommand (`tool train …`)
+        # says more about the role than the module's name
         cmd.launcher = "python"
-        cmd.script = scripts[head].split(":", 1)[0] + "." + head
         cmd.args, cmd.positionals = _parse_options(rest)
-        if cmd.positionals and "model" not in cmd.args:
-            cmd.args["model_dir"] = cmd.positionals[0]
+        sub = cmd.positionals[0] if cmd.positionals and re.match(r"^[a-z][a-z\-_]*$", cmd.positionals[0]) else None
+        module = scripts[head].split(":", 1)[0]
+        cmd.script = f"{module}.{head}" if sub is None or role_of_script(sub) is None else f"{sub}"
+        rest_pos = cmd.positionals[1:] if sub else cmd.positionals
+        if rest_pos and "model" not in cmd.args and not rest_pos[0].endswith((".yml", ".yaml", ".json")):
+            cmd.args["model_dir"] = rest_pos[0]
         _classify(cmd)
         return cmd
     if _PY_RE.match(head):
@@ -718,6 +722,10 @@ def collect(index: FileIndex) -> list[Command]:
     return commands
 
 
+# Tools whose command shapes interpret() knows, even when the repo is that tool itself.
+_KNOWN_TOOLS = frozenset({"vllm", "text-generation-launcher", "llamafactory-cli", "llamafactory", "lmf", "axolotl",
+                          "tune", "litgpt", "trl", "torchrun", "accelerate", "deepspeed", "uvicorn", "gradio",
+                          "streamlit", "jupyter", "ollama"})
 _LINK_RE = re.compile(r"\]\(([^)\s]+\.ipynb)\)|href=[\"']([^\"']+\.ipynb)[\"']", re.I)
 
 

@@ -269,7 +269,9 @@ class _Visitor(ast.NodeVisitor):
             pass  # a tokenizer/processor/config is not the model
         elif name == "from_pretrained" or name == "from_single_file":
             sig.loads_model.append(self.ev(node))
-            first = node.args[0] if node.args else kwargs.get("pretrained_model_name_or_path")
+            first = node.args[0] if node.args else next(
+                (kwargs[k] for k in ("pretrained_model_name_or_path", "model_name", "model_id", "model", "repo_id")
+                 if k in kwargs), None)
             if first is not None:
                 self._model_value(first, node, 0.8)
             if _true(kwargs.get("load_in_4bit")):
@@ -405,12 +407,20 @@ def _notebook_code(text: str) -> tuple[str, list[int]]:
             source = "".join(s for s in source if isinstance(s, str))
         if not isinstance(source, str):
             continue
+        cell_lines = []
+        continuing = False
         for line in source.splitlines():
             stripped = line.lstrip()
-            if stripped.startswith(("%", "!", "?")) or stripped.endswith("?"):
+            if continuing or stripped.startswith(("%", "!", "?")) or stripped.endswith("?"):
+                continuing = line.rstrip().endswith("\\")  # a shell line continued with a backslash
                 line = ""
-            code_lines.append(line)
-            cell_of.append(n)
+            cell_lines.append(line)
+        try:
+            ast.parse("\n".join(cell_lines))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            cell_lines = [""] * len(cell_lines)  # one broken cell must not hide the others
+        code_lines.extend(cell_lines)
+        cell_of.extend([n] * len(cell_lines))
     return "\n".join(code_lines), cell_of
 
 
@@ -458,10 +468,12 @@ def _parse(text: str) -> ast.Module | None:
         return None
 
 
-def collect(index: FileIndex) -> list[FileSignals]:
-    """Signals for every readable Python file and notebook, most relevant first, within a budget."""
+def collect(index: FileIndex, priority: list[str] = ()) -> list[FileSignals]:
+    """Signals for every readable Python file and notebook, most relevant first, within a budget;
+    ``priority`` files (the README's linked notebooks and the scripts it runs) are read first."""
+    first = {rel: i for i, rel in enumerate(priority)}
     candidates = [f for f in index.files if f.suffix in (".py", ".ipynb")]
-    candidates.sort(key=lambda f: (-locations.weight(f.rel), f.depth, f.rel))
+    candidates.sort(key=lambda f: (first.get(f.rel, len(first)), -locations.weight(f.rel), f.depth, f.rel))
     out: list[FileSignals] = []
     budget = MAX_PY_BYTES
     for f in candidates[:MAX_PY_FILES]:
