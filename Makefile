@@ -1,5 +1,5 @@
 # Two entry points for a fresh machine:
-#   make demo  -> the main job with no cloud account (analysis of a bundled example repo)
+#   make demo  -> the main job with no cloud account (a dry-run launch of a bundled example repo)
 #   make test  -> the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/gpu-lol analyze examples/qlora-finetune --no-llm
+	$(BIN)/gpu-lol up examples/qlora-finetune --dry-run --no-llm
 
 # Debian packages the tests need (a real sshd on loopback, rsync for syncs).
 system-deps:

@@ -78,6 +78,8 @@ KEYS: dict[str, Key] = {k.name: k for k in (
         default="gpt-4o-mini"),
     Key("llm.timeout", "GPU_LOL_LLM_TIMEOUT", "Seconds per LLM request (one retry)",
         _parse_timeout, default=30.0),
+    Key("runpod.template_pattern", "GPU_LOL_TEMPLATE_PATTERN",
+        "Name pattern (glob or substring) of your preferred RunPod template", _parse_text),
 )}
 
 
