@@ -343,9 +343,9 @@ def interpret(argv: list[str], evidence: Evidence, origin: str, env: dict[str, s
         opts, script, script_args = _split_script(rest)
         cmd.launcher = "torchrun"
         cmd.launcher_args = _parse_options(opts)[0]
-        np_value = cmd.launcher_args.get("np") or cmd.launcher_args.get("n")
-        if isinstance(np_value, str):
-            cmd.launcher_args["nproc_per_node"] = np_value
+        for i, tok in enumerate(opts[:-1]):  # -np 8 / -n 8 (single dash, several letters)
+            if tok in ("-np", "-n", "--np", "-c") and opts[i + 1].isdigit():
+                cmd.launcher_args["nproc_per_node"] = opts[i + 1]
         if script is None:  # mpirun -np 8 ./train_gpt2cu
             binary = next((t for t in opts if not t.startswith("-") and not t.isdigit()), None)
             if binary is None:

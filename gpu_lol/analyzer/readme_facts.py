@@ -79,7 +79,10 @@ def read(index: FileIndex) -> ReadmeFacts:
             if not root:
                 _hardware(facts, f.rel, lineno, line)
                 continue
+            seen_line = False
             for rx in VRAM_NEED_RES:
+                if seen_line:
+                    break  # one statement per line, whichever pattern reads it first
                 for m in rx.finditer(line):
                     window = line[max(0, m.start() - 30): m.end() + 30]
                     if _NOT_GPU.search(m.group(0)) or _TOTAL.search(line[m.end(): m.end() + 40]):
@@ -88,6 +91,8 @@ def read(index: FileIndex) -> ReadmeFacts:
                     if 2 <= value <= 1000 and "per" not in window.lower()[:10] \
                             and not _NAIVE.search(line[max(0, m.start() - 60): m.start()]):
                         facts.vram_needs.append((value, Evidence(f.rel, lineno, line.strip())))
+                        seen_line = True
+                        break
             _hardware(facts, f.rel, lineno, line)
     return facts
 
