@@ -296,6 +296,10 @@ def _is_third_party(module: str, local: LocalModules, from_dir: str | None = Non
     return bool(top) and top not in STDLIB and not top.startswith("_") and not local.is_local(module, from_dir)
 
 
+MAX_IMPORT_SCAN_FILES = 4000
+MAX_IMPORT_SCAN_BYTES = 512 * 1024
+
+
 def import_sites(index) -> list[ImportSite]:
     """Every third-party import site in the repo (``.py`` files, then notebooks), in file order.
 
@@ -308,8 +312,14 @@ def import_sites(index) -> list[ImportSite]:
 
     local = LocalModules(index, _own_package_names(index))
     sites: list[ImportSite] = []
-    for f in index.files:
+    scanned = 0
+    for f in index.files:  # shallowest first (the index's order)
         if f.suffix == ".py":
+            if f.size > MAX_IMPORT_SCAN_BYTES:
+                continue
+            scanned += 1
+            if scanned > MAX_IMPORT_SCAN_FILES:
+                break  # a huge tree: its shallow files already say what it imports
             text = index.text(f)
             if not text:
                 continue

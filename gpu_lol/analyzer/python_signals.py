@@ -19,8 +19,17 @@ from gpu_lol.analyzer.evidence import Evidence
 from gpu_lol.analyzer.index import FileIndex, RepoFile
 from gpu_lol.analyzer import locations
 
-MAX_PY_FILES = 4000
-MAX_PY_BYTES = 48 << 20
+MAX_PY_FILES = 1500  # files fully analyzed, highest priority first (deterministic budget)
+MAX_PY_BYTES = 16 << 20
+MAX_AST_FILE_BYTES = 256 * 1024  # larger .py files are generated or vendored code, not scripts
+# A file none of whose text matches this has nothing the visitor reads: it is not parsed.
+_TRIGGERS = re.compile(
+    r"backward|\.step\(|Trainer|TrainingArguments|Config\(|from_pretrained|from_single_file|from_quantized|"
+    r"pipeline\(|LLM\(|\.generate\(|FastAPI|Flask|gradio|streamlit|uvicorn|add_argument|load_model|YOLO|"
+    r"SentenceTransformer|CrossEncoder|BitsAndBytes|LoraConfig|get_peft_model|prepare_model_for|gradient_checkpoint|"
+    r"tensor_parallel|Llama\(|\.fit\(|\.train\(|initialize\(|optim|[Mm][Oo][Dd][Ee][Ll]_?(name|id|path)|"
+    r"MODEL|checkpoint|ckpt|devices|gpus|batch_size|max_seq|block_size|bits|load_in_|SAM\(|RTDETR|\.launch\(")
+_ENTRY_RE = re.compile(r"^if\s+__name__\s*==", re.M)
 
 TRAINER_CLASSES = frozenset({
     "Trainer", "Seq2SeqTrainer", "SFTTrainer", "DPOTrainer", "ORPOTrainer", "KTOTrainer", "GRPOTrainer",
@@ -485,6 +494,10 @@ def collect(index: FileIndex, priority: list[str] = ()) -> list[FileSignals]:
         if text is None:
             continue
         budget -= f.size
+        if f.suffix == ".py" and (f.size > MAX_AST_FILE_BYTES or not _TRIGGERS.search(text)):
+            # nothing the visitor reads; it may still be a script (counted for notebook-centricity)
+            out.append(FileSignals(file=f.rel, weight=locations.weight(f.rel), is_entry=bool(_ENTRY_RE.search(text))))
+            continue
         sig = analyze_source(f.rel, text, notebook=f.suffix == ".ipynb")
         if sig is not None:
             out.append(sig)
