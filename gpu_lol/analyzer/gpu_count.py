@@ -86,8 +86,12 @@ def count_from_command(cmd: Command, configs: dict[str, ConfigFacts], resolve) -
 def decide(*, workload: str, main_commands: list[Command], all_commands: list[Command], configs: dict[str, ConfigFacts],
            referenced: list[ConfigFacts], signals: list[FileSignals], resolve, package_names: set[str]) -> Parallelism:
     par = Parallelism()
-    role = {"training": "training", "inference": "inference"}.get(workload)
-    ordered = [c for c in main_commands if c.role == role] + [c for c in main_commands if c.role != role]
+    # The count belongs to the main command, the script it runs, and the configs they name; an
+    # alternative command further down the README (`--num-gpus 2` "if you have two") is not it.
+    ordered = main_commands[:1]
+    if ordered and ordered[0].launcher == "shell" and ordered[0].script:
+        script = ordered[0].script.lstrip("./")
+        ordered += [c for c in all_commands if c.evidence.file == script]
     for cmd in ordered:
         n, ev = count_from_command(cmd, configs, resolve)
         if n:
@@ -103,6 +107,23 @@ def decide(*, workload: str, main_commands: list[Command], all_commands: list[Co
                 par.notes.append(f"{cmd.evidence.cite()} runs on {nodes} nodes; gpu-lol launches one node of "
                                  f"{n} GPUs")
             break
+    if par.count is None:
+        # no count on the main path: the repo's own launch scripts of the same role, when they agree
+        role = main_commands[0].role if main_commands else None
+        seen: list[tuple[int, Evidence]] = []
+        for cmd in all_commands:
+            if cmd.origin == "script" and cmd.role == role and cmd.weight > 0:
+                n, ev = count_from_command(cmd, configs, resolve)
+                if n:
+                    seen.append((n, ev))
+        if seen:
+            top = max({n for n, _ in seen}, key=lambda n: sum(1 for m, _ in seen if m == n))
+            agreeing = [ev for n, ev in seen if n == top]
+            if len(agreeing) * 3 >= len(seen) * 2:  # two thirds of the repo's scripts agree
+                par.count = min(top, MAX_GPUS)
+                par.evidence.append(agreeing[0])
+                par.notes.append(f"GPU count {top} from {len(agreeing)} of the repo's {len(seen)} launch scripts "
+                                 f"({agreeing[0].cite()}); the documented command sets none")
     if par.count is None:
         for sig in signals:
             if sig.weight == 0 or not (sig.is_entry or sig.is_notebook):

@@ -23,6 +23,9 @@ README_NAMES = ("readme.md", "readme.rst", "readme.txt", "readme", "readme.markd
 _NOT_USAGE_DOC = re.compile(r"^(changelog|changes|history|license|licence|contributing|code_of_conduct|security|"
                             r"authors|contributors|citation|notice|support|governance|maintainers|release)", re.I)
 _FENCE_RE = re.compile(r"^\s*(```|~~~)")
+# A command in an indented (4 spaces / tab) Markdown code block.
+_INDENTED_CMD_RE = re.compile(r"^(?: {4,}|\t+)\$?\s*(?:[A-Z_]+=\S+\s+)*(?:python3?|bash|sh|torchrun|accelerate|deepspeed|"
+                              r"vllm|uvicorn|streamlit|gradio|jupyter|pip3?|\./)\b")
 _ASSIGN_RE = re.compile(r"^(?:export\s+|local\s+|declare\s+(?:-\w+\s+)?)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-=]([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _PY_RE = re.compile(r"^(?:.*/)?python(?:3(?:\.\d+)?)?$")
@@ -73,7 +76,7 @@ class Command:
     def weight(self) -> float:
         if self.role == "test":
             return 0.0
-        base = locations.weight(self.evidence.file) or 0.15
+        base = locations.weight(self.evidence.file)
         return base * (1.5 if self.main else 1.0)
 
 
@@ -484,7 +487,13 @@ def readme_code_lines(text: str, python: bool | None = None) -> list[tuple[int, 
     in_block = False
     fence = ""
     is_python = False
+    prev_blank = True
     for i, line in enumerate(text.splitlines(), 1):
+        if not in_block and python is not True and _INDENTED_CMD_RE.match(line) and (prev_blank or (out and out[-1][0] == i - 1)):
+            out.append((i, line.strip()))  # an indented Markdown code block holding a command
+            prev_blank = False
+            continue
+        prev_blank = not line.strip()
         m = _FENCE_RE.match(line)
         if m:
             if not in_block:
@@ -496,6 +505,19 @@ def readme_code_lines(text: str, python: bool | None = None) -> list[tuple[int, 
             continue
         if in_block and (python is None or python == is_python):
             out.append((i, line))
+    return out
+
+
+def _readme_variables(index: FileIndex) -> dict[str, str]:
+    """Plain `VAR=value` / `export VAR=value` lines in the root README's shell blocks."""
+    out: dict[str, str] = {}
+    for f in index.files:
+        if f.depth != 0 or f.name.lower() not in README_NAMES:
+            continue
+        for _, line in readme_code_lines(index.text(f) or "", python=False):
+            m = _ASSIGN_RE.match(line.strip().removeprefix("$ "))
+            if m and " " not in m.group(2).strip().strip("'\"") and "$(" not in m.group(2):
+                out.setdefault(m.group(1), m.group(2).strip().strip("'\""))
     return out
 
 
@@ -697,10 +719,13 @@ def collect(index: FileIndex) -> list[Command]:
                 if c.script:
                     readme_scripts.add(c.script.lstrip("./"))
         commands.extend(cmds)
+    readme_vars = _readme_variables(index)
     for f in index.files:
         if f.suffix == ".sh":
-            cmds = commands_from_shell_lines(index.lines(f), f.rel, "script", scripts=scripts)
             is_main = f.rel in readme_scripts or f.name in readme_scripts
+            # `export N_GPUS=2` in the README before `bash scripts/train.sh` reaches the script
+            cmds = commands_from_shell_lines(index.lines(f), f.rel, "script",
+                                             variables=readme_vars if is_main else None, scripts=scripts)
             for c in cmds:
                 c.main = c.main or is_main
             commands.extend(cmds)

@@ -326,6 +326,9 @@ class _Visitor(ast.NodeVisitor):
                 sig.model_ids.append((stem, self.ev(node), 0.8))
         elif name in ("load", "load_state_dict") and low_recv in ("torch",):
             sig.loads_model.append(self.ev(node))
+        elif name in ("load_pretrained_model", "load_model", "load_checkpoint", "from_checkpoint",
+                      "load_from_checkpoint", "build_model", "create_model", "load_state_dict_from_url"):
+            sig.loads_model.append(self.ev(node))
         elif name in ("gradient_checkpointing_enable", "prepare_model_for_kbit_training"):
             sig.grad_ckpt.append(self.ev(node))
             if name == "prepare_model_for_kbit_training":
