@@ -41,6 +41,7 @@ class ModelFacts:
     shapes: dict | None
     source: str  # "table" | "name-size" | "config" | "user" (--params)
     note: str
+    native_bits: int | None = None  # weights as released: 8 (FP8), 4 (MXFP4); None = 16-bit
 
 
 # ------------------------------------------------------------------------------------- names
@@ -136,6 +137,7 @@ class _Entry:
     kind: str
     shapes: dict | None
     note: str
+    native_bits: int | None = None
 
 
 @functools.lru_cache(maxsize=1)
@@ -155,6 +157,7 @@ def table() -> tuple[_Entry, ...]:
             active_b=float(row["active_b"]) if row.get("active_b") is not None else None,
             kind=kind, shapes=dict(row["shapes"]) if row.get("shapes") else None,
             note=str(row.get("note", "")),
+            native_bits=int(row["native_bits"]) if row.get("native_bits") else None,
         ))
     return tuple(entries)
 
@@ -193,7 +196,7 @@ def _facts_from_entry(entry: _Entry, matched: str, original: str) -> ModelFacts:
         note += f"; {entry.note}"
     return ModelFacts(name=entry.id, params_b=entry.params_b, active_params_b=entry.active_b,
                       kind=entry.kind, shapes=dict(entry.shapes) if entry.shapes else None,
-                      source="table", note=note)
+                      source="table", note=note, native_bits=entry.native_bits)
 
 
 def guess_kind(token: str) -> str:

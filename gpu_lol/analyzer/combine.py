@@ -174,7 +174,7 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
     path_signals = _main_path_signals(index, main_cmds[:3], found.commands, found.signals, workload)
     meth = method_mod.decide(workload=workload, training_like=training_like, model_name=model_name,
                              commands=main_cmds[:4], configs=referenced + [c for c in found.configs.values() if c.kind == "recipe"][:3],
-                             signals=path_signals, package_names=package_names)
+                             signals=path_signals, package_names=package_names, model_facts=facts)
     method = model_override.get("method", meth.method)
     if workload != "cpu" and method:
         if "model" in overrides and "method" in model_override:
@@ -204,7 +204,7 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
         base_bits = meth.base_bits if method == meth.method else None
         need_for_count, stated_need, breakdown_line = _need_function(workload, facts, params_b, method, batch, seq,
                                                                      ckpt, par, found.readme, overrides, base_bits,
-                                                                     fused)
+                                                                     fused, model_name)
         if breakdown_line:
             reasoning.append(breakdown_line)
         shardable = par.shardable or bool(explicit_count and explicit_count > 1)
@@ -312,6 +312,8 @@ def _main_path_signals(index: FileIndex, cmds: list, all_commands: list, signals
         linked = [by_file[rel] for rel in launch_commands.linked_notebooks(index) if rel in by_file]
         if linked:
             return linked[:1]
+    if cmds and cmds[0].block_signals is not None:
+        return [cmds[0].block_signals]  # the README's own example is the main path
     files: list[str] = []
     for cmd in cmds:
         rel = _script_file(index, cmd)
@@ -390,7 +392,7 @@ def _shape_hints(cmds: list, referenced: list, signals: list) -> tuple[int | Non
 
 
 def _need_function(workload, facts, params_b, method, batch, seq, ckpt, par, readme, overrides, base_bits=None,
-                   fused=False):
+                   fused=False, model_name=None):
     from gpu_lol import vram
     from gpu_lol.selection import HEADROOM
 
@@ -416,11 +418,15 @@ def _need_function(workload, facts, params_b, method, batch, seq, ckpt, par, rea
     def base_need(n: int) -> float:
         return estimate(n).per_gpu_gb if sizeable else guardrails.FALLBACK_NEED_GB.get(workload, 12.0)
 
+    table = readme.table_need(model_name, method, workload) if sizeable else None
+
     def stated_need(n: int) -> float:
         """What the README says one GPU must have (a card of exactly that size is enough)."""
         if fixed_need:
             return 0.0
         stated = floor[0] if floor else 0.0
+        if table and n == 1:
+            stated = max(stated, min(table[0], 2.5 * base_need(n)))
         hw = readme.hardware_for(n)
         if hw and workload == "training":
             # the README's hardware for this GPU count; bounded by the estimate when we have one, so a
@@ -445,6 +451,8 @@ def _need_function(workload, facts, params_b, method, batch, seq, ckpt, par, rea
         line = f"memory: {guardrails.FALLBACK_NEED_GB.get(workload, 12.0):.0f} GB default for {workload} (no model size known)"
     if floor and not fixed_need:
         line += f"; README states a need of {floor[0]:g} GB — {floor[1]}"
+    if table and not fixed_need:
+        line += f"; README's memory table gives {table[0]:g} GB for it — {table[1]}"
     hw = readme.hardware_for(par.count) if par.count else None
     if hw and workload == "training" and not fixed_need:
         line += f"; README's hardware for {par.count} GPUs: {hw[0]:g} GB each — {hw[1]}"

@@ -50,7 +50,8 @@ MODEL_ARG_KEYS = (
     "pretrained_model_name_or_path", "pretrained_model", "hf_model", "model_type_or_path",
     "base_model_name_or_path", "model_dir", "ckpt_name", "policy_model", "actor_model_name_or_path",
     "model_name_or_id", "llm", "llm_model", "pretrained", "ckpt_dir", "model_size", "model_version",
-    "model_path_or_name", "weights", "cfg",
+    "model_path_or_name", "weights", "cfg", "ckpt_path", "checkpoint_path", "checkpoint", "hf_ckpt_path",
+    "name",
 )
 
 
@@ -71,6 +72,7 @@ class Command:
     role_reason: str = ""
     main: bool = False  # from the root README or a script it runs
     readme_rank: int | None = None  # order among the root README's commands (0 = first)
+    block_signals: object | None = None  # a README ```python example's FileSignals
 
     @property
     def weight(self) -> float:
@@ -550,7 +552,8 @@ def _readme_python_commands(rel: str, text: str) -> list[Command]:
             continue
         first_line = next((line.strip() for line in code.splitlines() if line.strip() and not line.startswith("#")), "")
         ev = Evidence(rel, start, f"```python: {first_line}")
-        cmd = Command(argv=["python", "-c", "<readme block>"], evidence=ev, origin="readme-python", launcher="python")
+        cmd = Command(argv=["python", "-c", "<readme block>"], evidence=ev, origin="readme-python", launcher="python",
+                      block_signals=sig)
         if sig.training_strength >= 2 and sig.training_strength >= sig.inference_strength:
             cmd.role, cmd.role_reason = "training", "README Python example trains"
         elif sig.inference_strength > 0 or (sig.loads_model and not sig.training_strength) or sig.serving:

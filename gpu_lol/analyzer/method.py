@@ -37,7 +37,8 @@ def _arg_true(cmd: Command, *keys: str) -> bool:
 
 
 def decide(*, workload: str, training_like: bool, model_name: str | None, commands: list[Command],
-           configs: list[ConfigFacts], signals: list[FileSignals], package_names: set[str]) -> MethodDecision:
+           configs: list[ConfigFacts], signals: list[FileSignals], package_names: set[str],
+           model_facts: object | None = None) -> MethodDecision:
     quant4: list[Evidence] = []
     quant8: list[Evidence] = []
     prequant: list[Evidence] = []
@@ -92,8 +93,13 @@ def decide(*, workload: str, training_like: bool, model_name: str | None, comman
             return MethodDecision("lora", peft[:2] + quant8[:1], "PEFT adapters" + (" on an 8-bit base" if quant8 else ""),
                                   base_bits=8 if quant8 else None)
         return MethodDecision("full", full[:1], "training without adapters: full fine-tune")
+    native = getattr(model_facts, "native_bits", None)
+    if native == 4 and not (quant8 or prequant):
+        return MethodDecision("inference-int4", [], f"{model_name} is released in 4-bit (MXFP4) weights")
     if prequant or quant4:
         return MethodDecision("inference-int4", (prequant + quant4)[:2], "4-bit weights (GPTQ/AWQ/GGUF/bitsandbytes)")
+    if native == 8:
+        return MethodDecision("inference-int8", [], f"{model_name} is released in FP8 (1 byte per parameter)")
     if quant8 or (model_name and _INT8_NAME.search(model_name)):
         return MethodDecision("inference-int8", quant8[:2], "8-bit weights")
     return MethodDecision("inference", [], "bf16/fp16 weights")

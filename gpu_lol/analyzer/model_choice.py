@@ -57,6 +57,10 @@ def _lookup(name: str):
 
 def _normal(name: str) -> str:
     name = name.strip().strip("'\"").rstrip("/")
+    if name.startswith(("/", "./", "../", "~")) or name.count("/") > 1:
+        # a local checkpoint path: its last component may name the model (/path/to/DeepSeek-V3-Demo)
+        base = name.rsplit("/", 1)[-1]
+        return base if base and _lookup(base) is not None and _lookup(base).source == "table" else name
     # weights/config files named after the model: yolov5s.pt, yolov5n.yaml, sam_vit_h_4b8939.pth
     for suffix in (".pt", ".pth", ".yaml", ".yml", ".ckpt", ".safetensors"):
         if name.lower().endswith(suffix) and "/" not in name:
@@ -71,6 +75,7 @@ def choose(*, workload: str, commands: list[Command], configs: dict[str, ConfigF
     """``main_files``: files the main path is known to run (a notebook repo's linked notebook);
     their models count three times."""
     cands: dict[str, Candidate] = {}
+    aliases: dict[str, str] = {}  # lowercased name as written -> candidate key
     order = 0
 
     def add(raw: str, ev: Evidence, strength: float, role: str | None = None, command: Command | None = None) -> None:
@@ -78,12 +83,14 @@ def choose(*, workload: str, commands: list[Command], configs: dict[str, ConfigF
         name = _normal(raw)
         if not looks_like_model_id(name):
             return
-        key = name.lower()
+        facts = _lookup(name)
+        if facts is None and "/" not in name:
+            return  # a bare word we cannot size is not evidence of a model
+        # names of the same table entry pool their evidence (flux-dev, flux-dev-krea, FLUX.1-dev)
+        key = facts.name.lower() if facts is not None and facts.source == "table" else name.lower()
+        aliases[name.lower()] = key
         cand = cands.get(key)
         if cand is None:
-            facts = _lookup(name)
-            if facts is None and "/" not in name:
-                return  # a bare word we cannot size is not evidence of a model
             order += 1
             cand = cands[key] = Candidate(name, facts, first_seen=order)
         cand.score += strength
@@ -165,7 +172,7 @@ def choose(*, workload: str, commands: list[Command], configs: dict[str, ConfigF
         first = min(main, key=lambda c: c.readme_rank)
         found = model_arg(first)
         if found:
-            key = _normal(found[1]).lower()
+            key = aliases.get(_normal(found[1]).lower(), "")
             if key in cands and cands[key].facts is not None:
                 best = cands[key]
                 ranked = [best] + [c for c in ranked if c is not best]

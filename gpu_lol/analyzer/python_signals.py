@@ -122,6 +122,14 @@ def _true(node: ast.AST | None) -> bool:
     return isinstance(node, ast.Constant) and node.value is True
 
 
+def _known_model(value: str) -> bool:
+    """The model table knows this id (not a size guessed from the name)."""
+    from gpu_lol.models import lookup_model
+
+    facts = lookup_model(value)
+    return facts is not None and facts.source == "table"
+
+
 def looks_like_model_id(value: str) -> bool:
     if not value or len(value) > 120 or " " in value or value.startswith((".", "/", "~", "http", "$", "{")):
         return False
@@ -207,6 +215,9 @@ class _Visitor(ast.NodeVisitor):
             value = _const_str(default)
             if value and MODEL_VAR_RE.match(arg.arg) and looks_like_model_id(value):
                 self.sig.model_ids.append((value, self.ev(default), 0.6))
+            elif value and arg.arg == "name" and looks_like_model_id(value) and _known_model(value):
+                # fire/typer-style CLIs: def main(name: str = "flux-dev", ...)
+                self.sig.model_ids.append((value, self.ev(default), 0.5))
             number = _const_int(default)
             key = arg.arg.lower()
             if number and key in BATCH_NAMES:
@@ -260,10 +271,13 @@ class _Visitor(ast.NodeVisitor):
             sig.inference.append(self.ev(node))
             sig.inference_strength += 1.0
             sig.loads_model.append(self.ev(node))
+            task = _const_str(node.args[0]) if node.args else _const_str(kwargs.get("task"))
+            # a classifier or embedder beside the main model (a safety filter, a retriever) is auxiliary
+            strength = 0.25 if task and re.search(r"classification|sentiment|feature-extraction|^ner$", task) else 0.8
             if "model" in kwargs:
-                self._model_value(kwargs["model"], node, 0.8)
+                self._model_value(kwargs["model"], node, strength)
             elif len(node.args) >= 2:
-                self._model_value(node.args[1], node, 0.8)
+                self._model_value(node.args[1], node, strength)
         elif name == "generate" and receiver and not low_recv.startswith(("self.gen", "random", "np")):
             sig.inference.append(self.ev(node))
             sig.inference_strength += 0.7

@@ -45,9 +45,36 @@ HW_RES = [
 
 
 @dataclass
+class TableRow:
+    text: str  # the row's cells, lowercased
+    gb: float
+    phase: str | None  # "inference" | "training" | None: what the column's header says
+    evidence: Evidence
+
+
+@dataclass
 class ReadmeFacts:
     vram_needs: list[tuple[float, Evidence]] = field(default_factory=list)
     hardware: list[tuple[int, float, Evidence]] = field(default_factory=list)  # (gpus, GB per GPU, ev)
+    table_rows: list[TableRow] = field(default_factory=list)  # rows of Markdown tables with a VRAM column
+
+    def table_need(self, model_name: str | None, method: str | None, workload: str) -> tuple[float, Evidence] | None:
+        """A VRAM table's figure for this model (a row naming it) or, failing that, its precision."""
+        phase = "training" if workload == "training" else "inference"
+        rows = [r for r in self.table_rows if r.phase in (None, phase)]
+        if not rows:
+            return None
+        tokens = _model_tokens(model_name or "")
+        scored = [(len(tokens & set(re.split(r"[^a-z0-9.]+", row.text))), -i, row) for i, row in enumerate(rows)]
+        best = max(scored, key=lambda item: item[:2])
+        if best[0] > 0:
+            return best[2].gb, best[2].evidence
+        precision = {"inference": ("fp16", "bf16", "16-bit", "无量化"), "inference-int8": ("int8", "8-bit"),
+                     "inference-int4": ("int4", "4-bit")}.get(method or "", ())
+        for row in rows:
+            if any(p in row.text for p in precision):
+                return row.gb, row.evidence
+        return None
 
     def vram_floor(self) -> tuple[float, Evidence] | None:
         """The smallest stated requirement: the cheapest documented path."""
@@ -72,6 +99,8 @@ def read(index: FileIndex) -> ReadmeFacts:
         if not text:
             continue
         root = f.depth == 0
+        if root:
+            _tables(facts, f.rel, text.splitlines())
         code = {n for n, _ in readme_code_lines(text)}
         for lineno, line in enumerate(text.splitlines(), 1):
             if lineno in code or len(line) > 2000:
@@ -95,6 +124,46 @@ def read(index: FileIndex) -> ReadmeFacts:
                         break
             _hardware(facts, f.rel, lineno, line)
     return facts
+
+
+_GENERIC_TOKENS = frozenset({"instruct", "chat", "hf", "base", "model", "it", "v1", "v2", "v3", "en", "the", "a"})
+_VRAM_HEADER = re.compile(r"vram|gpu\s*mem|显存|memory", re.I)
+_GB_CELL = re.compile(r"(\d{1,3}(?:\.\d{1,2})?)\s*(?:gb|gib|g)\b", re.I)
+
+
+def _model_tokens(name: str) -> set[str]:
+    """Distinctive tokens of a model id: 'openai/whisper-large-v3-turbo' -> {whisper, large, turbo}."""
+    last = name.lower().rsplit("/", 1)[-1]
+    return {t for t in re.split(r"[^a-z0-9.]+", last) if len(t) > 1 and t not in _GENERIC_TOKENS}
+
+
+def _tables(facts: ReadmeFacts, rel: str, lines: list[str]) -> None:
+    """Markdown tables whose header has a VRAM / GPU memory column."""
+    i = 0
+    while i < len(lines):
+        if not lines[i].lstrip().startswith("|") or i + 1 >= len(lines) or not re.match(r"^\s*\|[\s:|-]+\|\s*$", lines[i + 1]):
+            i += 1
+            continue
+        header = [c.strip() for c in lines[i].strip().strip("|").split("|")]
+        columns = []
+        for col, name in enumerate(header):
+            if _VRAM_HEADER.search(name):
+                low = name.lower()
+                phase = "training" if re.search(r"train|fine-?tun|微调|训练", low) else (
+                    "inference" if re.search(r"infer|推理|generat", low) else None)
+                columns.append((col, phase))
+        j = i + 2
+        while j < len(lines) and lines[j].lstrip().startswith("|"):
+            cells = [c.strip() for c in lines[j].strip().strip("|").split("|")]
+            for col, phase in columns:
+                if col < len(cells):
+                    m = _GB_CELL.search(cells[col])
+                    if m and 1 <= float(m.group(1)) <= 1000:
+                        text = " ".join(c for k, c in enumerate(cells) if k != col).lower()
+                        facts.table_rows.append(TableRow(text, float(m.group(1)), phase,
+                                                         Evidence(rel, j + 1, lines[j].strip())))
+            j += 1
+        i = j
 
 
 def _hardware(facts: ReadmeFacts, rel: str, lineno: int, line: str) -> None:
