@@ -223,7 +223,7 @@ if __name__ == "__main__":
     assert all(ev.line for _, ev, _ in sig.model_ids)
 
 
-def test_notebook_cells_parse_one_by_one():
+def test_notebook_cells_parse_one_by_one_and_cite_notebook_lines(tmp_path):
     import json
 
     nb = {"cells": [
@@ -233,9 +233,12 @@ def test_notebook_cells_parse_one_by_one():
         {"cell_type": "code", "source": ["from transformers import pipeline\n",
                                          "pipe = pipeline('text-generation', model='Qwen/Qwen2.5-1.5B')\n"]},
     ]}
-    sig = python_signals.analyze_source("demo.ipynb", json.dumps(nb), notebook=True)
+    text = json.dumps(nb, indent=1)
+    write(tmp_path, "demo.ipynb", text)
+    (sig,) = python_signals.collect(FileIndex.build(tmp_path))
     assert [name for name, _, _ in sig.model_ids] == ["Qwen/Qwen2.5-1.5B"]
-    assert sig.model_ids[0][1].text.startswith("cell 4:")
+    line = sig.model_ids[0][1].line
+    assert "Qwen/Qwen2.5-1.5B" in text.splitlines()[line - 1]  # the .ipynb's own line
 
 
 def test_model_id_shapes():

@@ -593,27 +593,15 @@ def _block_commands(numbered: list[tuple[int, str]], file: str, origin: str,
 
 
 def _notebook_shell_lines(index: FileIndex, f: RepoFile) -> list[tuple[int, str]]:
-    text = index.text(f)
-    if not text:
-        return []
-    try:
-        nb = json.loads(text)
-    except ValueError:
-        return []
+    """(line in the .ipynb, command) for `!cmd`, `%run` and `%%bash` lines of code cells."""
+    from gpu_lol.analyzer.notebooks import code_cells
+
     out: list[tuple[int, str]] = []
-    cells = nb.get("cells") if isinstance(nb, dict) else None
-    for n, cell in enumerate(cells or [], 1):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        source = cell.get("source", "")
-        if isinstance(source, list):
-            source = "".join(s for s in source if isinstance(s, str))
-        if not isinstance(source, str):
-            continue
-        for line in source.splitlines():
+    for offset, code in code_cells(index, f):
+        for i, line in enumerate(code.splitlines()):
             s = line.strip()
             if s.startswith("!") or s.startswith("%run") or s.startswith("%%bash"):
-                out.append((n, s.lstrip("!")))
+                out.append((offset + i + 1, s.lstrip("!")))
     return out
 
 
@@ -739,9 +727,9 @@ def collect(index: FileIndex) -> list[Command]:
             lines = [line.split(":", 1)[1] if ":" in line else "" for line in index.lines(f)]
             commands.extend(commands_from_shell_lines(lines, f.rel, "script"))
         elif f.suffix == ".ipynb":
-            for cell, line in _notebook_shell_lines(index, f):
+            for lineno, line in _notebook_shell_lines(index, f):
                 for c in commands_from_shell_lines([line], f.rel, "notebook"):
-                    c.evidence = Evidence(f.rel, None, f"cell {cell}: {c.evidence.text}")
+                    c.evidence = Evidence(f.rel, lineno, c.evidence.text)
                     commands.append(c)
         elif f.name.lower().startswith("dockerfile") or f.suffix == ".dockerfile":
             commands.extend(_dockerfile_commands(index, f))

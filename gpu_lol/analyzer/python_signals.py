@@ -11,7 +11,6 @@ positions become model candidates: never bare numbers, paths or hashes.
 from __future__ import annotations
 
 import ast
-import json
 import re
 from dataclasses import dataclass, field
 
@@ -152,9 +151,8 @@ class _Visitor(ast.NodeVisitor):
         snippet = text
         if snippet is None and line and line <= len(self.lines):
             snippet = self.lines[line - 1].strip()
-        if self.line_map is not None:
-            cell, cell_line = self.line_map(line)
-            return Evidence(self.sig.file, None, f"cell {cell}: {snippet or ''}")
+        if self.line_map is not None and line:
+            line = self.line_map[line - 1] if line <= len(self.line_map) else None
         return Evidence(self.sig.file, line, snippet or "")
 
     # ---- structure ------------------------------------------------------------------------
@@ -416,52 +414,30 @@ class _Visitor(ast.NodeVisitor):
             self.sig.peft.append(self.ev(node))
 
 
-def _notebook_code(text: str) -> tuple[str, list[int]]:
-    """Concatenated code cells (magics and shell lines blanked) and each line's cell number."""
-    try:
-        nb = json.loads(text)
-    except ValueError:
-        return "", []
+def notebook_code(cells) -> tuple[str, list[int]]:
+    """Code cells as one Python text (magics blanked by ``notebooks.python_source``, a cell that
+    does not parse blanked whole) and, for each of its lines, the line in the ``.ipynb`` file."""
+    from gpu_lol.analyzer.notebooks import python_source
+
     code_lines: list[str] = []
-    cell_of: list[int] = []
-    cells = nb.get("cells") if isinstance(nb, dict) else None
-    for n, cell in enumerate(cells or [], 1):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        source = cell.get("source", "")
-        if isinstance(source, list):
-            source = "".join(s for s in source if isinstance(s, str))
-        if not isinstance(source, str):
-            continue
-        cell_lines = []
-        continuing = False
-        for line in source.splitlines():
-            stripped = line.lstrip()
-            if continuing or stripped.startswith(("%", "!", "?")) or stripped.endswith("?"):
-                continuing = line.rstrip().endswith("\\")  # a shell line continued with a backslash
-                line = ""
-            cell_lines.append(line)
+    file_line: list[int] = []
+    for offset, code in cells:
+        lines = python_source(code).split("\n")
         try:
-            ast.parse("\n".join(cell_lines))
+            ast.parse("\n".join(lines))
         except (SyntaxError, ValueError, RecursionError, MemoryError):
-            cell_lines = [""] * len(cell_lines)  # one broken cell must not hide the others
-        code_lines.extend(cell_lines)
-        cell_of.extend([n] * len(cell_lines))
-    return "\n".join(code_lines), cell_of
+            lines = [""] * len(lines)  # one broken cell must not hide the others
+        code_lines.extend(lines)
+        file_line.extend(offset + i + 1 for i in range(len(lines)))
+    return "\n".join(code_lines), file_line
 
 
-def analyze_source(rel: str, text: str, *, notebook: bool = False) -> FileSignals | None:
+def analyze_source(rel: str, text: str, *, notebook: bool = False, line_map: list[int] | None = None
+                   ) -> FileSignals | None:
+    """Signals of one file's Python. A notebook's ``text`` is its cells' code (see
+    :func:`notebook_code`) and ``line_map`` maps each code line to its line in the ``.ipynb``."""
     weight = locations.weight(rel)
     sig = FileSignals(file=rel, weight=weight, is_notebook=notebook)
-    line_map = None
-    if notebook:
-        code, cell_of = _notebook_code(text)
-
-        def line_map(line: int | None, cell_of=cell_of):
-            if line and 0 < line <= len(cell_of):
-                return cell_of[line - 1], line
-            return 0, line
-        text = code
     tree = _parse(text)
     if tree is None:
         return None
@@ -515,7 +491,13 @@ def collect(index: FileIndex, priority: list[str] = ()) -> list[FileSignals]:
             # nothing the visitor reads; it may still be a script (counted for notebook-centricity)
             out.append(FileSignals(file=f.rel, weight=locations.weight(f.rel), is_entry=bool(_ENTRY_RE.search(text))))
             continue
-        sig = analyze_source(f.rel, text, notebook=f.suffix == ".ipynb")
+        if f.suffix == ".ipynb":
+            from gpu_lol.analyzer.notebooks import code_cells
+
+            code, line_map = notebook_code(code_cells(index, f))
+            sig = analyze_source(f.rel, code, notebook=True, line_map=line_map)
+        else:
+            sig = analyze_source(f.rel, text)
         if sig is not None:
             out.append(sig)
     return out
