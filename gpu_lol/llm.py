@@ -181,22 +181,10 @@ def cache_get(key: str) -> dict[str, Any] | None:
 
 def cache_put(key: str, content: str, model: str) -> None:
     """Store an answer (mode 0600, atomic). Failing to cache is never an error."""
-    import tempfile
+    from gpu_lol.paths import write_private
 
     try:
-        file = _cache_file(key)
-        fd, tmp = tempfile.mkstemp(prefix=".llm.", suffix=".tmp", dir=str(file.parent))
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"model": model, "created_at": time.time(), "content": content}, fh)
-            os.replace(tmp, file)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_private(_cache_file(key), json.dumps({"model": model, "created_at": time.time(), "content": content}))
     except OSError:
         pass
 

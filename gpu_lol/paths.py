@@ -40,3 +40,26 @@ def cache_dir(*parts: str) -> Path:
 def sky_home() -> Path:
     """SkyPilot's own directory (``~/.sky``)."""
     return Path.home() / ".sky"
+
+
+def write_private(file: Path, text: str) -> Path:
+    """Write ``text`` to ``file`` atomically, readable by the owner only (mode 0600).
+
+    A temporary file in the same directory is renamed over the target, so a reader never sees a
+    half-written file and an interrupted write leaves the old one intact.
+    """
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=str(file.parent))
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, file)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return file

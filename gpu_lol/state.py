@@ -8,7 +8,6 @@ was launched with (so ``validate`` knows what to check).
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -74,12 +73,7 @@ def _file(name: str) -> Path:
 
 
 def save(target: Target) -> Path:
-    path = _file(target.name)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(target.to_dict(), indent=2, sort_keys=True), encoding="utf-8")
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
-    return path
+    return paths.write_private(_file(target.name), json.dumps(target.to_dict(), indent=2, sort_keys=True))
 
 
 def load(name: str) -> Target | None:

@@ -180,27 +180,13 @@ def file_value(name: str, data: dict[str, Any] | None = None) -> Any:
 
 
 def _write(data: dict[str, Any], file: Path | None = None) -> Path:
-    import tempfile
-
     import yaml
 
     file = file or path()
     paths.ensure_dir(file.parent)
     text = "# gpu-lol settings (gpu-lol config set/get/show). Mode 0600: it can hold an API key.\n"
     text += yaml.safe_dump(data, sort_keys=True, default_flow_style=False) if data else ""
-    fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".tmp", dir=str(file.parent))
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, file)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return file
+    return paths.write_private(file, text)
 
 
 def set_value(name: str, raw: str) -> Any:

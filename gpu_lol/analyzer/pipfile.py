@@ -14,7 +14,7 @@ import re
 
 from gpu_lol.analyzer.evidence import Evidence
 from gpu_lol.analyzer.packages import RUNTIME, Collector
-from gpu_lol.analyzer.pyproject import TomlLines, _toml_reason, _toml_where, tomllib
+from gpu_lol.analyzer.pyproject import load_toml
 
 _MARKER_KEYS = ("sys_platform", "platform_machine", "platform_system", "platform_python_implementation",
                 "platform_release", "platform_version", "python_version", "python_full_version",
@@ -24,17 +24,10 @@ _MARKER_KEYS = ("sys_platform", "platform_machine", "platform_system", "platform
 def parse(col: Collector, rel: str) -> None:
     from gpu_lol.analyzer import req_files
 
-    text = col.index.text(rel)
-    if text is None:
-        col.warn(rel, "not readable as UTF-8 text; skipped")
+    loaded = load_toml(col, rel)
+    if loaded is None:
         return
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        col.warn(_toml_where(rel, exc), f"invalid TOML ({_toml_reason(exc)}); skipped")
-        return
-    loc = TomlLines(text.splitlines())
-    base_dir = rel.rsplit("/", 1)[0] if "/" in rel else ""
+    data, loc, base_dir = loaded
     requires = data.get("requires") if isinstance(data.get("requires"), dict) else {}
     for key in ("python_full_version", "python_version"):
         if isinstance(requires.get(key), str):

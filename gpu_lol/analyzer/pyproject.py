@@ -99,18 +99,25 @@ class TomlLines:
         return self.section(section)
 
 
-def parse(col: Collector, rel: str) -> None:
+def load_toml(col: Collector, rel: str) -> tuple[dict, TomlLines, str] | None:
+    """(data, line locator, base dir) of a TOML file; a warning and ``None`` when unreadable."""
     text = col.index.text(rel)
     if text is None:
         col.warn(rel, "not readable as UTF-8 text; skipped")
-        return
+        return None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         col.warn(_toml_where(rel, exc), f"invalid TOML ({_toml_reason(exc)}); skipped")
+        return None
+    return data, TomlLines(text.splitlines()), rel.rsplit("/", 1)[0] if "/" in rel else ""
+
+
+def parse(col: Collector, rel: str) -> None:
+    loaded = load_toml(col, rel)
+    if loaded is None:
         return
-    loc = TomlLines(text.splitlines())
-    base_dir = rel.rsplit("/", 1)[0] if "/" in rel else ""
+    data, loc, base_dir = loaded
     tool = _table(data.get("tool"))
     project = data.get("project")
     poetry = _table(tool.get("poetry"))
