@@ -26,14 +26,16 @@ SHARDING_CHOICES = ("auto", "ddp", "zero1", "zero2", "zero3", "fsdp")
               help="Only these providers (repeatable; default: all).")
 @click.option("--optimizer", default="adamw", show_default=True,
               help="Training optimizer: adamw, adamw-8bit, sgd, lion, adafactor.")
-@click.option("--gradient-checkpointing", is_flag=True, help="Training recomputes activations.")
+@click.option("--gradient-checkpointing/--no-gradient-checkpointing", default=None,
+              help="Training recomputes activations (default: on for qlora, as PEFT's "
+                   "prepare_model_for_kbit_training does; off otherwise).")
 @click.option("--sharding", type=click.Choice(SHARDING_CHOICES), default="auto", show_default=True,
               help="Multi-GPU training: auto (FSDP when more than one GPU), ddp, zero1-3, fsdp.")
 @click.option("--tensor-parallel", type=int, metavar="N", help="Tensor-parallel degree.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def estimate_command(model: str, method: str, params_b: float | None, batch_size: int | None,
                      seq_len: int | None, gpu_count: int | None, gpu_type: str | None,
-                     providers: tuple[str, ...], optimizer: str, gradient_checkpointing: bool,
+                     providers: tuple[str, ...], optimizer: str, gradient_checkpointing: bool | None,
                      sharding: str, tensor_parallel: int | None, as_json: bool) -> int:
     """Estimate GPU memory for MODEL and pick the cheapest GPUs that fit.
 
@@ -53,7 +55,9 @@ def estimate_command(model: str, method: str, params_b: float | None, batch_size
     facts = resolve_model(model, params_b)
     try:
         est, sel = pick_for(facts, method=method, batch_size=batch_size, seq_len=seq_len,
-                            optimizer=optimizer, gradient_checkpointing=gradient_checkpointing,
+                            optimizer=optimizer,
+                            gradient_checkpointing=(method == "qlora") if gradient_checkpointing is None
+                            else gradient_checkpointing,
                             zero_stage=zero_stage, fsdp=fsdp, tensor_parallel=tensor_parallel,
                             gpu_type=gpu_type, gpu_count=gpu_count,
                             providers=list(providers) or None)
