@@ -324,6 +324,9 @@ def plan_down(names: list[str] | None, *, all_targets: bool = False, cwd: Path |
         name, target = _resolve_name(None, cwd)
         items = [(name, target)]
     plans: list[DownPlan] = []
+    for name, target in items:
+        if target is None and not skypilot.may_have_clusters():
+            raise _no_such(name)  # nothing to ask SkyPilot: it has never launched a cluster here
     need_sky = any(t is None or t.kind == state.KIND_SKY for _, t in items)
     if need_sky and items:
         skypilot.ensure_api_server(progress)

@@ -369,6 +369,16 @@ class ApiServer:
     error: str | None = None
 
 
+def may_have_clusters() -> bool:
+    """False only when SkyPilot provably manages no cluster here: no remote API server or
+    database is configured and its local state database (``~/.sky/state_db.db``, under
+    ``$SKY_RUNTIME_DIR`` when set) was never created. Cheap: imports nothing."""
+    if os.environ.get("SKYPILOT_API_SERVER_ENDPOINT") or os.environ.get("SKYPILOT_DB_CONNECTION_URI"):
+        return True
+    runtime = Path(os.path.expanduser(os.environ.get("SKY_RUNTIME_DIR", "~")))
+    return (runtime / ".sky" / "state_db.db").exists()
+
+
 def api_server() -> ApiServer:
     """Where SkyPilot's API server is and whether it answers (does not start one)."""
     from sky.server import common as server_common

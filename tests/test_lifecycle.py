@@ -173,3 +173,23 @@ def test_skypilot_records_become_plain_rows(monkeypatch):
     (got,) = skypilot.cost_report()
     assert got == {"name": "c1", "status": "-", "provider": "vast", "resources": "1x Vast(1x-RTX4090-16-64)",
                    "launched_at": 5, "hours": 1.5, "cost": 0.525}
+
+
+def test_down_of_an_unknown_name_needs_no_api_server_when_skypilot_never_ran(run_cli, monkeypatch, isolated_home):
+    """No ~/.sky/state_db.db and no remote endpoint: SkyPilot has no cluster here, so `down` says so
+    at once instead of starting a 1 GB API server to ask."""
+    from gpu_lol import skypilot
+
+    def refuse(*_a, **_k):
+        raise AssertionError("the API server must not be started")
+
+    monkeypatch.setattr(skypilot, "ensure_api_server", refuse)
+    result = run_cli("down", "nosuch", "--yes")
+    assert result.code == 1
+    assert result.err.startswith("error: no cluster or host named 'nosuch'")
+    (isolated_home / ".sky").mkdir(exist_ok=True)
+    (isolated_home / ".sky" / "state_db.db").write_bytes(b"")
+    assert skypilot.may_have_clusters()
+    monkeypatch.setenv("SKYPILOT_API_SERVER_ENDPOINT", "http://127.0.0.1:1")
+    (isolated_home / ".sky" / "state_db.db").unlink()
+    assert skypilot.may_have_clusters()  # a remote team server may know clusters we do not
