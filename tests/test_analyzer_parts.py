@@ -326,3 +326,52 @@ def test_setup_commands_quote_every_value_and_skip_what_the_image_ships():
     assert setup_commands.build([]).commands == []
     assert not setup_commands.provided_by_image("torch[cuda]>=2", {"torch": "2.9.1"})
     assert not setup_commands.provided_by_image("torch==2.1.0", {"torch": "2.9.1"})
+
+
+def test_readme_memory_tables_and_hardware_phrasings(tmp_path):
+    write(tmp_path, "README.md", "\n".join([
+        "Tested on a GPU with >18GB VRAM.",
+        "We trained on a machine with 4 80GB A100s.",
+        "",
+        "| Size | Parameters | Required VRAM | Speed |",
+        "|:---:|:---:|:---:|:---:|",
+        "| tiny | 39 M | ~1 GB | ~10x |",
+        "| large | 1550 M | ~10 GB | 1x |",
+        "| turbo | 809 M | ~6 GB | ~8x |",
+        "",
+        "| 量化等级 | 最低 GPU 显存（推理） | 最低 GPU 显存（高效参数微调） |",
+        "| -------- | --------------------- | ----------------------------- |",
+        "| FP16（无量化） | 13 GB | 14 GB |",
+        "| INT4 | 6 GB | 7 GB |",
+    ]))
+    facts = readme_facts.read(FileIndex.build(tmp_path))
+    assert [v for v, _ in facts.vram_needs] == [18.0]
+    assert [(n, gb) for n, gb, _ in facts.root_hardware] == [(4, 80.0)]
+    assert facts.table_need("openai/whisper-turbo", "inference", "inference")[0] == 6.0
+    assert facts.table_need("THUDM/chatglm-6b", "inference", "inference")[0] == 13.0
+    assert facts.table_need("THUDM/chatglm-6b", "inference-int4", "inference")[0] == 6.0
+    assert facts.table_need("THUDM/chatglm-6b", "lora", "training")[0] == 14.0
+    assert facts.table_need("acme/other", None, "training") is None  # no name match, no precision
+
+
+def test_training_count_from_readme_hardware_and_global_batch_split(tmp_path):
+    from gpu_lol.analyzer import analyze
+
+    write(tmp_path, "requirements.txt", "torch\ntransformers\n")
+    write(tmp_path, "train.py", "import torch\nloss = torch.zeros(1, requires_grad=True)\nloss.backward()\n")
+    write(tmp_path, "README.md", "Ran on a machine with 4 80GB A100s.\n\n```bash\n"
+                                 "python -u train.py model.name_or_path=gpt2-xl batch_size=64 "
+                                 "gradient_accumulation_steps=2 trainer=FSDPTrainer\n```\n")
+    a = analyze(tmp_path, use_llm=False)
+    assert a.spec.gpu_count == 4 and a.spec.model.name == "gpt2-xl"
+    text = "\n".join(a.reasoning)
+    assert "README.md:1" in text and "batch 32 x" in text
+
+
+def test_fsdp_named_in_a_hydra_value_shards():
+    from gpu_lol.analyzer import gpu_count
+
+    (cmd,) = cmds("python -u train.py trainer=FSDPTrainer model.name_or_path=gpt2-xl")
+    par = gpu_count.decide(workload="training", main_commands=[cmd], all_commands=[cmd], configs={}, referenced=[],
+                           signals=[], resolve=lambda *_: None, package_names=set())
+    assert par.fsdp and par.shardable and par.count is None

@@ -173,7 +173,7 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
         referenced = [found.configs[rel] for rel in found.config_refs]
     path_signals = _main_path_signals(index, main_cmds[:3], found.commands, found.signals, workload)
     meth = method_mod.decide(workload=workload, training_like=training_like, model_name=model_name,
-                             commands=main_cmds[:4], configs=referenced + [c for c in found.configs.values() if c.kind == "recipe"][:3],
+                             commands=main_cmds[:4], configs=referenced,
                              signals=path_signals, package_names=package_names, model_facts=facts)
     method = model_override.get("method", meth.method)
     if workload != "cpu" and method:
@@ -188,8 +188,14 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
                                resolve=resolve, package_names=package_names)
     for note in par.notes:
         warnings.append(note)
+    if par.count is None and workload == "training" and found.readme.root_hardware:
+        count, gb, ev = found.readme.root_hardware[0]
+        par.count = count
+        par.evidence.append(ev)
+        par.shardable = True
+        reasoning.append(f"GPU count: {count}, the hardware the README says the training ran on — {ev}")
     explicit_count = overrides.get("gpu_count") or par.count
-    if par.count and "gpu_count" not in overrides:
+    if par.count and "gpu_count" not in overrides and not any(line.startswith("GPU count") for line in reasoning):
         reasoning.append(f"GPU count: {par.count} (explicit) — {_cite(par.evidence[:1])}")
     batch, seq, ckpt = _shape_hints(main_cmds[:1], referenced, path_signals)
     fused = _fused_loss(main_cmds[:1], referenced, path_signals)
@@ -366,7 +372,11 @@ def _shape_hints(cmds: list, referenced: list, signals: list) -> tuple[int | Non
     ckpt = False
     for cmd in cmds:
         for key in BATCH_ARGS:
-            batch = batch or _int_arg(cmd.args.get(key))
+            value = _int_arg(cmd.args.get(key))
+            accum = _int_arg(cmd.args.get("gradient_accumulation_steps"))
+            if value and key in ("batch_size", "train_batch_size") and accum and accum > 1:
+                value = max(1, value // accum)  # a global batch over accumulation steps
+            batch = batch or value
         for key in SEQ_ARGS:
             seq = seq or _int_arg(cmd.args.get(key))
         ckpt = ckpt or any(cmd.args.get(k) in (True, "True", "true", "1") for k in CKPT_ARGS)

@@ -111,8 +111,8 @@ def decide(*, workload: str, main_commands: list[Command], all_commands: list[Co
         # no count on the main path: the repo's own launch scripts of the same role, when they agree
         role = main_commands[0].role if main_commands else None
         seen: list[tuple[int, Evidence]] = []
-        for cmd in all_commands:
-            if cmd.origin == "script" and cmd.role == role and cmd.weight > 0:
+        for cmd in all_commands:  # the repo's own scripts, not its examples
+            if cmd.origin == "script" and cmd.role == role and cmd.weight >= 1.0:
                 n, ev = count_from_command(cmd, configs, resolve)
                 if n:
                     seen.append((n, ev))
@@ -157,10 +157,11 @@ def decide(*, workload: str, main_commands: list[Command], all_commands: list[Co
         if cfg.fsdp:
             par.fsdp = True
             par.evidence.append(cfg.fsdp)
-    for cmd in main_commands:
+    for cmd in main_commands[:1]:
         fsdp = cmd.args.get("fsdp")
-        if isinstance(fsdp, str) and re.search(r"full_shard|shard_grad_op|hybrid_shard", fsdp):
-            par.fsdp = True
+        named = any(isinstance(v, str) and re.search(r"\bfsdp|FSDP", v) for v in cmd.args.values())
+        if (isinstance(fsdp, str) and re.search(r"full_shard|shard_grad_op|hybrid_shard", fsdp)) or named:
+            par.fsdp = True  # --fsdp full_shard, trainer=FSDPTrainer, strategy=fsdp
             par.evidence.append(cmd.evidence)
     for sig in signals:
         if sig.weight and sig.device_map:

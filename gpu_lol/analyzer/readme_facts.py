@@ -16,7 +16,7 @@ from gpu_lol.analyzer.launch_commands import readme_code_lines
 
 _NUM = r"(\d{1,3}(?:\.\d)?)"
 _MEM_WORDS = r"(?:of\s+)?(?:vram|gpu\s+memory|gpu\s+ram|video\s+memory|graphics\s+memory|显存|gpu\s+vram)"
-_NEED = r"(?:at\s+least|minimum(?:\s+of)?|minimal|min\.?|requires?|required|needs?|needed|around|about|approximately|approx\.?|~|≥|>=)"
+_NEED = r"(?:at\s+least|minimum(?:\s+of)?|minimal|min\.?|requires?|required|needs?|needed|around|about|approximately|approx\.?|more\s+than|over|~|≥|>=|>)"
 VRAM_NEED_RES = [
     re.compile(_NEED + r"[^.\n]{0,40}?" + _NUM + r"\s*(?:gb|gib|g)\b\s*" + _MEM_WORDS, re.I),
     re.compile(_MEM_WORDS + r"[^.\n]{0,30}?" + _NEED + r"[^.\n]{0,12}?" + _NUM + r"\s*(?:gb|gib|g)\b", re.I),
@@ -39,6 +39,8 @@ HW_RES = [
                r"(?:[\s\-(]*(\d{2,3})\s*g(?:b|ib)?\b)?", re.I),
     # 8 GPUs (80GB of VRAM), 8 GPUs with 80GB
     re.compile(r"\b(\d{1,2})\s+(?:nvidia\s+)?gpus?\s*(?:\(|with\s+|of\s+)(\d{2,3})\s*g(?:b|ib)", re.I),
+    # 4 80GB A100s, 8 40GB A100 GPUs
+    re.compile(r"\b(\d{1,2})\s+(\d{2,3})\s*g(?:b|ib)\s+(?:nvidia\s+)?(a100|h100|h200|a6000|a40|l40s|v100|h800|a800)s?\b", re.I),
     # 4 A100 80G GPUs, 8 H100 80GB GPUs
     re.compile(r"\b(\d{1,2})\s+(?:nvidia\s+)?(a100|h100|h200|a6000|a40|l40s|v100|h800|a800)[\s\-]+(\d{2,3})\s*g(?:b|ib)?\s+gpus\b", re.I),
 ]
@@ -69,8 +71,9 @@ class ReadmeFacts:
         best = max(scored, key=lambda item: item[:2])
         if best[0] > 0:
             return best[2].gb, best[2].evidence
-        precision = {"inference": ("fp16", "bf16", "16-bit", "无量化"), "inference-int8": ("int8", "8-bit"),
-                     "inference-int4": ("int4", "4-bit")}.get(method or "", ())
+        sixteen = ("fp16", "bf16", "16-bit", "无量化")
+        precision = {"inference": sixteen, "full": sixteen, "lora": sixteen, "inference-int8": ("int8", "8-bit"),
+                     "inference-int4": ("int4", "4-bit"), "qlora": ("int4", "4-bit", "qlora")}.get(method or "", ())
         for row in rows:
             if any(p in row.text for p in precision):
                 return row.gb, row.evidence
@@ -79,6 +82,11 @@ class ReadmeFacts:
     def vram_floor(self) -> tuple[float, Evidence] | None:
         """The smallest stated requirement: the cheapest documented path."""
         return min(self.vram_needs, key=lambda item: item[0]) if self.vram_needs else None
+
+    @property
+    def root_hardware(self) -> list[tuple[int, float, Evidence]]:
+        """Hardware statements of the root README (the setup the authors say they ran)."""
+        return [h for h in self.hardware if "/" not in h[2].file]
 
     def hardware_for(self, count: int) -> tuple[float, Evidence] | None:
         """The first statement for this GPU count: a README leads with its main setup."""
@@ -173,7 +181,9 @@ def _hardware(facts: ReadmeFacts, rel: str, lineno: int, line: str) -> None:
             count = int(groups[0])
             if not 2 <= count <= 64:
                 continue
-            if len(groups) == 3:
+            if len(groups) == 3 and groups[1] and groups[1].isdigit():  # count, size, card
+                gb = float(groups[1])
+            elif len(groups) == 3:
                 card = re.sub(r"\s|rtx", "", groups[1].lower())
                 gb = float(groups[2]) if groups[2] else float(_CARDS.get(card, 0))
             else:
