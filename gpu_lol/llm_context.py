@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from gpu_lol.redact import redact
 from gpu_lol.sensitive import is_secret_file
+from gpu_lol.sync import human_bytes
 
 if TYPE_CHECKING:
     from gpu_lol.analyzer.index import FileIndex, RepoFile
@@ -201,15 +202,6 @@ class _Builder:
         return "\n".join(parts), names
 
 
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
 def _tree(b: _Builder, budget: int) -> str:
     files = b.readable()
     if not files:
@@ -223,7 +215,7 @@ def _tree(b: _Builder, budget: int) -> str:
              + ", ".join(f"{k} {n}" for k, n in top)]
     large = sorted((f for f in files if f.size >= 50 << 20), key=lambda f: -f.size)[:8]
     if large:
-        lines.append("largest: " + ", ".join(f"{f.rel} ({_human(f.size)})" for f in large))
+        lines.append("largest: " + ", ".join(f"{f.rel} ({human_bytes(f.size)})" for f in large))
     lines.append("paths:")
     head = "\n".join(lines)
     listing: list[str] = []

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpu_lol.analyzer import configs as configs_mod
+from gpu_lol.analyzer.configs import as_int as _int_arg
 from gpu_lol.analyzer import frameworks as frameworks_mod
 from gpu_lol.analyzer import gpu_count as gpu_count_mod
 from gpu_lol.analyzer import guardrails
@@ -55,12 +56,7 @@ class Findings:
     readme: Any
     frameworks: Any
     config_refs: dict = field(default_factory=dict)
-
-
-def _int_arg(value: Any) -> int | None:
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
+    linked_notebooks: list = field(default_factory=list)  # notebooks the root README links to
 
 
 def _cite(evs: list[Evidence], n: int = 2) -> str:
@@ -78,7 +74,8 @@ def _cite(evs: list[Evidence], n: int = 2) -> str:
 def gather(index: FileIndex) -> Findings:
     packages = packages_mod.collect(index)
     commands = launch_commands.collect(index)
-    priority = launch_commands.linked_notebooks(index)[:20] + [
+    linked = launch_commands.linked_notebooks(index)
+    priority = linked[:20] + [
         rel for c in commands if c.main for rel in [_script_file(index, c)] if rel]
     signals = python_signals.collect(index, priority)
     configs = configs_mod.collect(index)
@@ -97,7 +94,7 @@ def gather(index: FileIndex) -> Findings:
             rel = configs_mod.resolve_ref(index, ref, cmd.evidence.file)
             if rel and rel in configs:
                 refs.setdefault(rel, []).append(cmd)
-    return Findings(index, packages, commands, signals, configs, readme, fw, refs)
+    return Findings(index, packages, commands, signals, configs, readme, fw, refs, linked)
 
 
 def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tuple[Analysis, Findings]:
@@ -117,7 +114,7 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
     decision = workload_mod.decide(needs_gpu=found.frameworks.needs_gpu, commands=found.commands,
                                    signals=found.signals, recipe_files=recipe_files, py_file_count=len(entries),
                                    notebook_count=notebook_count,
-                                   linked_notebooks=launch_commands.linked_notebooks(index))
+                                   linked_notebooks=found.linked_notebooks)
     workload = overrides.get("workload_type") or decision.workload
     if "workload_type" in overrides:
         reasoning.append(f"workload: {workload} (set in .gpu-lol.yaml)")
@@ -137,7 +134,7 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
     local_configs = [(rel, c.hf_config) for rel, c in found.configs.items() if c.kind == "hf_model" and c.hf_config]
     choice = model_choice.choose(workload=workload, commands=found.commands, configs=found.configs,
                                  config_refs=found.config_refs, signals=found.signals, local_configs=local_configs,
-                                 main_files=launch_commands.linked_notebooks(index)[:1]
+                                 main_files=found.linked_notebooks[:1]
                                  if decision.notebook_centric else [])
     model_override = overrides.get("model") or {}
     facts = choice.facts if workload != "cpu" else None
@@ -171,7 +168,7 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
                   if any(c in main_cmds[:3] for c in found.config_refs[rel])]
     if not referenced:
         referenced = [found.configs[rel] for rel in found.config_refs]
-    path_signals = _main_path_signals(index, main_cmds[:3], found.commands, found.signals, workload)
+    path_signals = _main_path_signals(index, main_cmds[:3], found, workload)
     meth = method_mod.decide(workload=workload, training_like=training_like, model_name=model_name,
                              commands=main_cmds[:4], configs=referenced,
                              signals=path_signals, package_names=package_names, model_facts=facts)
@@ -310,12 +307,13 @@ def _script_file(index: FileIndex, cmd) -> str | None:
     return next((c for c in candidates if index.has(c)), None)
 
 
-def _main_path_signals(index: FileIndex, cmds: list, all_commands: list, signals: list, workload: str) -> list:
+def _main_path_signals(index: FileIndex, cmds: list, found: Findings, workload: str) -> list:
     """Signals of the files the main path runs (following a shell script one level); when no
     command names a file, the entry files whose name says the workload (train.py, serve.py)."""
+    signals, all_commands = found.signals, found.commands
     by_file = {sig.file: sig for sig in signals}
     if workload == "interactive":
-        linked = [by_file[rel] for rel in launch_commands.linked_notebooks(index) if rel in by_file]
+        linked = [by_file[rel] for rel in found.linked_notebooks if rel in by_file]
         if linked:
             return linked[:1]
     if cmds and cmds[0].block_signals is not None:
@@ -359,7 +357,7 @@ FUSED_LOSS_IMPORTS = ("liger_kernel", "unsloth", "cut_cross_entropy")
 
 def _fused_loss(cmds: list, referenced: list, signals: list) -> bool:
     """Liger/Unsloth/cut-cross-entropy: the loss never materializes the full logits."""
-    if any(cmd.args.get(k) in (True, "True", "true", "1") for cmd in cmds for k in FUSED_LOSS_ARGS):
+    if any(cmd.flag(*FUSED_LOSS_ARGS) for cmd in cmds):
         return True
     if any(cfg.fused_loss for cfg in referenced):
         return True
@@ -379,7 +377,7 @@ def _shape_hints(cmds: list, referenced: list, signals: list) -> tuple[int | Non
             batch = batch or value
         for key in SEQ_ARGS:
             seq = seq or _int_arg(cmd.args.get(key))
-        ckpt = ckpt or any(cmd.args.get(k) in (True, "True", "true", "1") for k in CKPT_ARGS)
+        ckpt = ckpt or cmd.flag(*CKPT_ARGS)
     for cfg in referenced:
         if batch is None and cfg.batch:
             batch = cfg.batch[0][0]

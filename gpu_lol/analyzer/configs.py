@@ -12,6 +12,7 @@ from typing import Any, Iterator
 from gpu_lol.analyzer.evidence import Evidence
 from gpu_lol.analyzer.index import FileIndex, RepoFile
 from gpu_lol.analyzer import locations
+from gpu_lol.analyzer.launch_commands import truthy as _truthy
 from gpu_lol.analyzer.python_signals import looks_like_model_id
 
 MAX_CONFIG_BYTES = 256 * 1024
@@ -78,7 +79,8 @@ def _line_of(lines: list[str], key: str, value: Any = None) -> int | None:
     return first
 
 
-def _as_int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
+    """A whole number from a config or command value (``8``, ``"8"``), else ``None``."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -88,8 +90,6 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
-def _truthy(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "yes", "1"))
 
 
 def read_config(rel: str, text: str) -> ConfigFacts | None:
@@ -133,11 +133,11 @@ def read_config(rel: str, text: str) -> ConfigFacts | None:
                 strength = 0.9 if explicit or parent == "model" else 0.6
                 facts.model_ids.append((value, ev(key, value), strength))
         if lkey == "stage" and parent == "zero_optimization":
-            n = _as_int(value)
+            n = as_int(value)
             if n is not None:
                 facts.zero_stage = (n, ev(key, value))
         elif lkey == "zero_stage":
-            n = _as_int(value)
+            n = as_int(value)
             if n is not None:
                 facts.zero_stage = (n, ev(key, value))
         elif lkey in ("offload_optimizer", "offload_param", "offload_optimizer_device", "offload_param_device"):
@@ -149,7 +149,7 @@ def read_config(rel: str, text: str) -> ConfigFacts | None:
         elif lkey == "distributed_type" and str(value).upper() == "FSDP":
             facts.fsdp = ev(key, value)
         elif lkey in COUNT_KEYS:
-            n = _as_int(value)
+            n = as_int(value)
             if n and 1 <= n <= 64:
                 facts.counts.append((n, ev(key, value)))
         elif lkey == "adapter" and isinstance(value, str) and value.lower() in ("lora", "qlora"):
@@ -159,23 +159,23 @@ def read_config(rel: str, text: str) -> ConfigFacts | None:
             facts.adapter = ("lora" if kind in ("lora", "oft") else "full", ev(key, value))
         elif lkey in ("use_peft", "use_lora", "lora_enable") and _truthy(value):
             facts.adapter = facts.adapter or ("lora", ev(key, value))
-        elif lkey in ("lora_r", "lora_rank", "lora_alpha") and _as_int(value) and parent not in ("zero_optimization",):
+        elif lkey in ("lora_r", "lora_rank", "lora_alpha") and as_int(value) and parent not in ("zero_optimization",):
             facts.adapter = facts.adapter or ("lora", ev(key, value))
         elif lkey in ("load_in_4bit", "use_4bit", "use_qlora", "q_lora") and _truthy(value):
             facts.quant4 = ev(key, value)
         elif lkey == "load_in_8bit" and _truthy(value):
             facts.quant8 = ev(key, value)
-        elif lkey == "quantization_bit" and _as_int(value) in (4, 8):
-            if _as_int(value) == 4:
+        elif lkey == "quantization_bit" and as_int(value) in (4, 8):
+            if as_int(value) == 4:
                 facts.quant4 = ev(key, value)
             else:
                 facts.quant8 = ev(key, value)
         elif lkey in BATCH_KEYS:
-            n = _as_int(value)
+            n = as_int(value)
             if n and n <= 4096:
                 facts.batch.append((n, ev(key, value)))
         elif lkey in SEQ_KEYS:
-            n = _as_int(value)
+            n = as_int(value)
             if n and 64 <= n <= 1_048_576:
                 facts.seq.append((n, ev(key, value)))
         elif lkey in ("gradient_checkpointing", "activation_checkpointing", "enable_activation_checkpointing") \

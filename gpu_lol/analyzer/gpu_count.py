@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from gpu_lol.analyzer.configs import ConfigFacts
+from gpu_lol.analyzer.configs import ConfigFacts, as_int as _int
 from gpu_lol.analyzer.evidence import Evidence
 from gpu_lol.analyzer.launch_commands import Command
 from gpu_lol.analyzer.python_signals import FileSignals
@@ -41,14 +41,6 @@ class Parallelism:
     multi_process_launcher: bool = False  # torchrun/accelerate/deepspeed: data parallel by default
     shardable: bool = False  # whether more GPUs can split the memory need
     notes: list[str] = field(default_factory=list)
-
-
-def _int(value) -> int | None:
-    if isinstance(value, str):
-        value = value.strip()
-        if value.isdigit():
-            return int(value)
-    return None
 
 
 def count_from_command(cmd: Command, configs: dict[str, ConfigFacts], resolve) -> tuple[int | None, Evidence | None]:

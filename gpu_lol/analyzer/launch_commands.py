@@ -74,12 +74,36 @@ class Command:
     readme_rank: int | None = None  # order among the root README's commands (0 = first)
     block_signals: object | None = None  # a README ```python example's FileSignals
 
+    def flag(self, *keys: str) -> bool:
+        """Whether any of these options is on (`--x`, `--x True`, `x=true`, `--x 1`)."""
+        return any(truthy(self.args.get(k)) for k in keys)
+
+    def int_arg(self, *keys: str) -> int | None:
+        """The first of these options that holds a whole number."""
+        from gpu_lol.analyzer.configs import as_int
+
+        return next((n for n in (as_int(self.args.get(k)) for k in keys) if n is not None), None)
+
     @property
     def weight(self) -> float:
         if self.role == "test":
             return 0.0
         base = locations.weight(self.evidence.file)
         return base * (1.5 if self.main else 1.0)
+
+
+def truthy(value) -> bool:
+    """An option value that means "on": a bare flag, true/yes/1 in any case."""
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "yes", "1"))
+
+
+def _launched(cmd: Command, launcher: str, tokens: list[str]) -> None:
+    """``launcher-options SCRIPT script-options``: split at the script and parse both sides."""
+    opts, script, script_args = _split_script(tokens)
+    cmd.launcher = launcher
+    cmd.launcher_args = _parse_options(opts)[0]
+    cmd.script = script
+    cmd.args, cmd.positionals = _parse_options(script_args)
 
 
 def _norm_key(key: str) -> str:
@@ -166,10 +190,8 @@ def console_scripts(index: FileIndex) -> dict[str, str]:
     scripts: dict[str, str] = {}
     py = index.get("pyproject.toml")
     if py is not None and index.text(py):
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
+        from gpu_lol.analyzer.pyproject import tomllib
+
         try:
             data = tomllib.loads(index.text(py))
         except (ValueError, TypeError):
@@ -271,25 +293,13 @@ def interpret(argv: list[str], evidence: Evidence, origin: str, env: dict[str, s
         cmd.args, cmd.positionals = _parse_options(script_args)
         cmd.launcher_args.update(launcher_args)
     elif head in ("torchrun", "torch.distributed.run"):
-        opts, script, script_args = _split_script(rest)
-        cmd.launcher = "torchrun"
-        cmd.launcher_args = _parse_options(opts)[0]
-        cmd.script = script
-        cmd.args, cmd.positionals = _parse_options(script_args)
+        _launched(cmd, "torchrun", rest)
     elif head == "accelerate" and rest[:1] == ["launch"]:
-        opts, script, script_args = _split_script(rest[1:])
-        cmd.launcher = "accelerate"
-        cmd.launcher_args = _parse_options(opts)[0]
-        cmd.script = script
-        cmd.args, cmd.positionals = _parse_options(script_args)
-        if script is None:  # accelerate launch -m? or a console script
+        _launched(cmd, "accelerate", rest[1:])
+        if cmd.script is None:  # accelerate launch of a console script
             cmd.args, cmd.positionals = _parse_options(rest[1:])
     elif head == "deepspeed":
-        opts, script, script_args = _split_script(rest)
-        cmd.launcher = "deepspeed"
-        cmd.launcher_args = _parse_options(opts)[0]
-        cmd.script = script
-        cmd.args, cmd.positionals = _parse_options(script_args)
+        _launched(cmd, "deepspeed", rest)
     elif head == "vllm" and rest[:1] == ["serve"]:
         cmd.launcher = "vllm"
         cmd.args, cmd.positionals = _parse_options(rest[1:])
@@ -345,9 +355,8 @@ def interpret(argv: list[str], evidence: Evidence, origin: str, env: dict[str, s
         idx = argv.index(script) if script in argv else 0
         cmd.args, cmd.positionals = _parse_options(argv[idx + 1:])
     elif head in ("mpirun", "mpiexec") and rest:
-        opts, script, script_args = _split_script(rest)
-        cmd.launcher = "torchrun"
-        cmd.launcher_args = _parse_options(opts)[0]
+        _launched(cmd, "torchrun", rest)
+        opts, script, _ = _split_script(rest)
         for i, tok in enumerate(opts[:-1]):  # -np 8 / -n 8 (single dash, several letters)
             if tok in ("-np", "-n", "--np", "-c") and opts[i + 1].isdigit():
                 cmd.launcher_args["nproc_per_node"] = opts[i + 1]
@@ -355,17 +364,11 @@ def interpret(argv: list[str], evidence: Evidence, origin: str, env: dict[str, s
             binary = next((t for t in opts if not t.startswith("-") and not t.isdigit()), None)
             if binary is None:
                 return None
-            script = binary
-        cmd.script = script
-        cmd.args, cmd.positionals = _parse_options(script_args)
+            cmd.script = binary
     elif head in ("lightning", "composer", "horovodrun", "ray", "sbatch", "modal", "sky"):
-        opts, script, script_args = _split_script(rest)
-        if script is None:
+        _launched(cmd, "torchrun" if head in ("composer", "horovodrun") else "python", rest)
+        if cmd.script is None:
             return None
-        cmd.launcher = "torchrun" if head in ("composer", "mpirun", "horovodrun") else "python"
-        cmd.launcher_args = _parse_options(opts)[0]
-        cmd.script = script
-        cmd.args, cmd.positionals = _parse_options(script_args)
     else:
         return None
     _classify(cmd)

@@ -6,12 +6,16 @@ something, but less than the root, ``scripts/`` or the main package.
 
 from __future__ import annotations
 
-# Directories whose content never decides workload, model or GPU count.
-IGNORED_DIRS = frozenset({
+# Tests, docs and vendored code: never the repo's own runtime (packages.py uses this list too).
+NEVER_DIRS = frozenset({
     "test", "tests", "testing", "unittests", "unit_tests", "integration_tests", "doc", "docs",
-    "documentation", "third_party", "thirdparty", "third-party", "vendor", "vendored", "external",
-    "externals", "deps", ".github", "site", "website", "ci", "conftest", "fixtures", "legacy",
-    "deprecated", "old", "archive", "archived", "assets", "static", "templates", "benchmark_results",
+    "documentation", "third_party", "thirdparty", "third-party", "3rdparty", "vendor", "vendored",
+    "external", "externals", "extern", "submodules", ".github", "site", "website",
+})
+# Directories whose content never decides workload, model or GPU count.
+IGNORED_DIRS = NEVER_DIRS | frozenset({
+    "deps", "ci", "conftest", "fixtures", "legacy", "deprecated", "old", "archive", "archived", "assets",
+    "static", "templates", "benchmark_results",
 })
 # Directories whose content counts, but less than the repo's main code.
 SECONDARY_DIRS = frozenset({

@@ -28,14 +28,6 @@ class MethodDecision:
     base_bits: int | None = None  # LoRA on a quantized base (8: load_in_8bit)
 
 
-def _arg_true(cmd: Command, *keys: str) -> bool:
-    for key in keys:
-        value = cmd.args.get(key)
-        if value is True or (isinstance(value, str) and value.lower() in ("true", "1", "yes")):
-            return True
-    return False
-
-
 def decide(*, workload: str, training_like: bool, model_name: str | None, commands: list[Command],
            configs: list[ConfigFacts], signals: list[FileSignals], package_names: set[str],
            model_facts: object | None = None) -> MethodDecision:
@@ -46,13 +38,13 @@ def decide(*, workload: str, training_like: bool, model_name: str | None, comman
     full: list[Evidence] = []
     for cmd in commands:
         args = cmd.args
-        if _arg_true(cmd, "load_in_4bit", "use_4bit", "q_lora", "qlora", "use_qlora") or str(args.get("bits")) == "4" \
+        if cmd.flag("load_in_4bit", "use_4bit", "q_lora", "qlora", "use_qlora") or str(args.get("bits")) == "4" \
                 or str(args.get("quantization_bit")) == "4":
             quant4.append(cmd.evidence)
-        if _arg_true(cmd, "load_in_8bit", "use_8bit", "int8") or str(args.get("bits")) == "8" \
+        if cmd.flag("load_in_8bit", "use_8bit", "int8") or str(args.get("bits")) == "8" \
                 or str(args.get("quantization_bit")) == "8":
             quant8.append(cmd.evidence)
-        if _arg_true(cmd, "use_peft", "use_lora", "lora") or "lora_r" in args or "lora_rank" in args \
+        if cmd.flag("use_peft", "use_lora", "lora") or "lora_r" in args or "lora_rank" in args \
                 or str(args.get("finetuning_type", "")).lower() == "lora" or str(args.get("adapter", "")).lower() in ("lora", "qlora"):
             peft.append(cmd.evidence)
         if str(args.get("finetuning_type", "")).lower() == "full":

@@ -85,6 +85,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
+from gpu_lol.analyzer.locations import NEVER_DIRS
 from gpu_lol.analyzer.evidence import Evidence
 from gpu_lol.requirements_text import RequirementError, check_requirement, name_of
 
@@ -153,11 +154,6 @@ SCRIPT_DIRS = frozenset({"scripts", "script", "bin", "slurm", "launch", "launche
 NOTEBOOK_DIRS = frozenset({"notebooks", "notebook", "nbs"})
 CONDA_DIRS = frozenset({"envs", "conda", "environments", "environment", "env"})
 # Never the repo's runtime declaration, not even as a fallback.
-NEVER_DIRS = frozenset({
-    "test", "tests", "testing", "unittests", "unit_tests", "integration_tests", "doc", "docs",
-    "documentation", "third_party", "thirdparty", "third-party", "3rdparty", "vendor", "vendored",
-    "external", "externals", "extern", "submodules", ".github", "site", "website",
-})
 _BASE_WORDS = ("base", "common", "core", "main", "runtime", "requirements", "default", "prod",
                "production", "install", "minimal", "min")
 
