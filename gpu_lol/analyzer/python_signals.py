@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from gpu_lol.analyzer.evidence import Evidence
-from gpu_lol.analyzer.index import FileIndex, RepoFile
+from gpu_lol.analyzer.index import FileIndex
 from gpu_lol.analyzer import locations
 
 MAX_PY_FILES = 1500  # files fully analyzed, highest priority first (deterministic budget)
