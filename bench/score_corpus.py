@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Score `gpu-lol analyze` against the hand-labelled corpus in bench/corpus.yaml.
+"""Score `gpu-lol analyze` against the hand-labelled corpus (bench/corpus.yaml + bench/heldout.yaml).
 
 For every corpus entry this script
   1. finds the fetched snapshot (a git directory) under --mirrors,
@@ -8,12 +8,18 @@ For every corpus entry this script
   3. runs `<gpu-lol> analyze --json <dir> --no-llm` with a throw-away GPU_LOL_HOME,
   4. compares the JSON it prints with the labels.
 
+The corpus has a development part (bench/corpus.yaml, rules may be tuned to it) and a
+held-out part (bench/heldout.yaml, labelled blind, scored only at the end of a change);
+--split picks dev (default), heldout or all.
+
 Scored fields ("all right" = all three):
   workload  output `workload_type` is the labelled workload (or one of a list)
   gpus      output `gpu_count` is the labelled count (or one of a list)
   gpu       CPU-only label (gpu_count 0): output must have gpu_type null and gpu_count 0;
             otherwise min_vram_gb <= output `vram_required_gb` <= max_vram_gb
             (a label whose gpu_count list contains 0 also accepts a CPU answer).
+Also reported: VRAM within [0.8x, 2.5x] of the labelled minimum (GPU labels only),
+per-kind scores, and the confusion between labelled and answered workloads.
 
 Exit status is non-zero only when the script itself cannot work (bad corpus,
 analyzer command not found, no snapshot at all); wrong answers, analyzer
@@ -45,7 +51,9 @@ except ImportError:  # pragma: no cover - reported to the user
     sys.exit(2)
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_CORPUS = HERE / "corpus.yaml"
+SPLITS = {"dev": [HERE / "corpus.yaml"], "heldout": [HERE / "heldout.yaml"]}
+SPLITS["all"] = SPLITS["dev"] + SPLITS["heldout"]
+VRAM_RATIO = (0.8, 2.5)
 DEFAULT_MIRRORS = "/work/.mirror"
 OK, BAD = "\u2713", "\u2717"
 
@@ -63,6 +71,21 @@ def as_list(value):
     if isinstance(value, (list, tuple)):
         return list(value)
     return [value]
+
+
+def load_split(name: str) -> list[dict]:
+    """Entries of one split (dev / heldout / all), each tagged with the split it came from."""
+    entries: list[dict] = []
+    seen: dict[str, Path] = {}
+    for path in SPLITS[name]:
+        part = "heldout" if path.name == "heldout.yaml" else "dev"
+        for entry in load_corpus(path):
+            if entry["id"] in seen:
+                raise SetupError(f"{path}: id {entry['id']!r} is also in {seen[entry['id']]}")
+            seen[entry["id"]] = path
+            entry.setdefault("split", part)
+            entries.append(entry)
+    return entries
 
 
 def load_corpus(path: Path) -> list[dict]:
@@ -332,7 +355,8 @@ def score_entry(labels: dict, out: dict | None) -> dict:
     cpu_only = want_counts == [0]
 
     if out is None:
-        return {"workload": False, "gpu_count": False, "gpu": False, "all": False, "model_hint": False}
+        return {"workload": False, "gpu_count": False, "gpu": False, "all": False, "model_hint": False,
+                "vram_ratio": False if (want_counts != [0] and lo) else None}
 
     got_workload = _norm(out.get("workload_type"))
     got_count = out.get("gpu_count")
@@ -352,6 +376,13 @@ def score_entry(labels: dict, out: dict | None) -> dict:
     else:
         gpu_ok = got_vram >= lo and (hi is None or got_vram <= hi)
 
+    # VRAM close to the labelled minimum: [0.8x, 2.5x] (None for CPU labels)
+    vram_ratio_ok = None
+    if not cpu_only and lo:
+        vram_ratio_ok = got_vram is not None and got_count_n not in (None, 0) and (
+            VRAM_RATIO[0] * lo <= got_vram <= VRAM_RATIO[1] * lo
+        )
+
     # informational only: does the reported model name mention the labelled model?
     model_hint = None
     want_model = labels.get("model")
@@ -366,6 +397,7 @@ def score_entry(labels: dict, out: dict | None) -> dict:
         "gpu_count": count_ok,
         "gpu": gpu_ok,
         "all": workload_ok and count_ok and gpu_ok,
+        "vram_ratio": vram_ratio_ok,
         "model_hint": model_hint,
     }
 
@@ -375,6 +407,7 @@ def evaluate(entry: dict, mirrors: Path, cmd: list[str], timeout: float, keep: P
         "id": entry["id"],
         "repo": entry["repo"],
         "kind": entry.get("kind"),
+        "split": entry.get("split"),
         "pinned_commit": entry["commit"],
         "labels": entry["labels"],
         "notes": [],
@@ -491,8 +524,35 @@ def summarize(results: list[dict]) -> dict:
         "right": sum(1 for r in hinted if r["score"]["model_hint"]),
         "total": len(hinted),
     }
+    ratio = [r for r in scored if (r.get("score") or {}).get("vram_ratio") is not None]
+    summary["vram_ratio"] = {
+        "right": sum(1 for r in ratio if r["score"]["vram_ratio"]),
+        "total": len(ratio),
+        "range": list(VRAM_RATIO),
+    }
+    kinds: dict[str, dict] = {}
+    for r in scored:
+        k = kinds.setdefault(str(r.get("kind") or "-"), {"right": 0, "total": 0})
+        k["total"] += 1
+        k["right"] += 1 if (r.get("score") or {}).get("all") else 0
+    summary["per_kind"] = dict(sorted(kinds.items()))
+    summary["workload_confusion"] = workload_confusion(scored)
     summary["analyzer_errors"] = sum(1 for r in scored if r.get("status") in ("analyzer-error", "export-failed"))
     return summary
+
+
+def workload_confusion(scored: list[dict]) -> dict[str, dict[str, int]]:
+    """labelled workload (first listed when several are accepted) -> answered workload -> count."""
+    table: dict[str, dict[str, int]] = {}
+    for r in scored:
+        want = as_list(r["labels"]["workload"])
+        got = (r.get("output") or {}).get("workload_type") if r.get("status") == "ok" else "error"
+        got = _norm(got) or "none"
+        # an answer that is one of the accepted workloads counts on the diagonal
+        row = got if got in [_norm(w) for w in want] else _norm(want[0] if want else "none")
+        cell = table.setdefault(row, {})
+        cell[got] = cell.get(got, 0) + 1
+    return {k: dict(sorted(v.items())) for k, v in sorted(table.items())}
 
 
 def print_summary(results: list[dict], summary: dict, out=sys.stdout) -> None:
@@ -516,10 +576,30 @@ def print_summary(results: list[dict], summary: dict, out=sys.stdout) -> None:
         ),
         file=out,
     )
+    vr = summary["vram_ratio"]
+    if vr["total"]:
+        print(f"vram within {vr['range'][0]}x-{vr['range'][1]}x of the labelled minimum: {vr['right']}/{vr['total']} "
+              f"({100 * vr['right'] / vr['total']:.0f}%)", file=out)
+    print("per kind (all right): " + ", ".join(
+        f"{k} {v['right']}/{v['total']}" for k, v in summary["per_kind"].items()), file=out)
+    conf = summary["workload_confusion"]
+    answers = sorted({a for row in conf.values() for a in row})
+    if conf:
+        print("workload confusion (rows: labelled, columns: answered):", file=out)
+        width = max(len(x) for x in [*conf, *answers, "labelled"]) + 2
+        print("  " + "labelled".ljust(width) + "".join(a.ljust(width) for a in answers), file=out)
+        for row, cells in conf.items():
+            print("  " + row.ljust(width) + "".join(str(cells.get(a, 0)).ljust(width) for a in answers), file=out)
     if summary["analyzer_errors"]:
         print(f"analyzer errors/timeouts: {summary['analyzer_errors']}", file=out)
     if summary["skipped_no_snapshot"]:
         print(f"not scored (snapshot missing): {summary['skipped_no_snapshot']} - see bench/fetch_corpus.md", file=out)
+
+
+def print_sources(entries: list[dict]) -> None:
+    """The fetch sources and pinned commits only (no labels), one per line."""
+    for e in entries:
+        print(f"github:{e['repo']}  {e['commit']}  {e['id']}  ({e.get('split', 'dev')})")
 
 
 # --------------------------------------------------------------------------- main
@@ -527,7 +607,11 @@ def print_summary(results: list[dict], summary: dict, out=sys.stdout) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--corpus", default=str(DEFAULT_CORPUS), help="corpus YAML (default: bench/corpus.yaml)")
+    ap.add_argument("--split", choices=sorted(SPLITS), default="dev",
+                    help="dev (bench/corpus.yaml, default), heldout (bench/heldout.yaml) or all")
+    ap.add_argument("--corpus", help="score this corpus YAML instead of a split")
+    ap.add_argument("--sources", action="store_true",
+                    help="print the fetch sources and pinned commits of the chosen entries (no labels) and exit")
     ap.add_argument("--mirrors", default=DEFAULT_MIRRORS, help=f"directory of fetched snapshots (default: {DEFAULT_MIRRORS})")
     ap.add_argument("--gpu-lol", default="gpu-lol", help="analyzer command, shell-split (default: gpu-lol on PATH), e.g. 'python -m gpu_lol'")
     ap.add_argument("--only", action="append", metavar="ID", help="score only this entry id (repeatable)")
@@ -538,13 +622,16 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     try:
-        entries = load_corpus(Path(args.corpus))
+        entries = load_corpus(Path(args.corpus)) if args.corpus else load_split(args.split)
         if args.only:
             known = {e["id"] for e in entries}
             unknown = [i for i in args.only if i not in known]
             if unknown:
                 raise SetupError(f"unknown --only id(s): {', '.join(unknown)}")
             entries = [e for e in entries if e["id"] in set(args.only)]
+        if args.sources:
+            print_sources(entries)
+            return 0
         cmd = shlex.split(args.gpu_lol)
         if not cmd:
             raise SetupError("--gpu-lol is empty")
@@ -586,7 +673,7 @@ def main(argv=None) -> int:
 
     if args.json:
         payload = {
-            "corpus": str(Path(args.corpus)),
+            "corpus": args.corpus or args.split,
             "mirrors": str(mirrors),
             "analyzer": cmd,
             "summary": summary,
