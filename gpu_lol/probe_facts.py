@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
@@ -58,18 +59,16 @@ def run_probe(target=None, *, workdir: str | None = None, files: dict[str, list]
               python: str | None = None, timeout: float = PROBE_TIMEOUT_S) -> dict[str, Any]:
     """Run the probe on ``target`` over SSH (or here when ``target`` is None) -> raw report.
 
-    Locally it runs under ``python`` (default: ``python3`` on PATH, the user's environment,
-    not necessarily gpu-lol's own) in ``workdir``.
+    Locally it runs under ``python`` (default: :func:`local_python`, the repo's environment,
+    never gpu-lol's own virtualenv) in ``workdir``.
     """
-    import shutil
     import subprocess
-    import sys
 
     from gpu_lol.errors import OperationError
 
     stdin = probe_stdin(workdir, files)
     if target is None:
-        exe = python or shutil.which("python3") or sys.executable
+        exe = python or local_python(Path(workdir) if workdir else None)[0]
         try:
             proc = subprocess.run([exe, "-"], input=stdin, capture_output=True, text=True,
                                   timeout=timeout, cwd=workdir or None, errors="replace")
@@ -89,6 +88,61 @@ def run_probe(target=None, *, workdir: str | None = None, files: dict[str, list]
         last = (stderr.strip().splitlines() or [f"exit {returncode}"])[-1]
         raise OperationError(f"the probe failed on {where}: {last}",
                              "it needs Python 3.6+ as python3 on the machine") from None
+
+
+def _own_prefix() -> Path | None:
+    """gpu-lol's own virtualenv (None when gpu-lol runs from a base interpreter)."""
+    import sys
+
+    return Path(sys.prefix).resolve() if sys.prefix != sys.base_prefix else None
+
+
+def _inside(path: Path, prefix: Path | None) -> bool:
+    """Whether ``path`` lies in ``prefix``. A virtualenv's ``bin/python`` is a symlink to the
+    base interpreter, so only the folders on the way are resolved, not the file itself."""
+    if prefix is None:
+        return False
+    try:
+        where = path.resolve() if path.is_dir() else path.parent.resolve() / path.name
+    except OSError:
+        return False
+    return where == prefix or prefix in where.parents
+
+
+def local_python(repo: Path | None) -> tuple[str, str]:
+    """(interpreter, where it came from) holding the repo's own environment on this machine.
+
+    Never gpu-lol's own virtualenv, whose packages are gpu-lol's dependencies, not the repo's.
+    In order: an activated virtualenv or conda environment, a ``.venv``/``venv``/``env`` in the
+    repo, then ``python3``/``python`` on PATH outside gpu-lol's virtualenv.
+    """
+    import os
+    import shutil
+
+    from gpu_lol.errors import OperationError
+
+    own = _own_prefix()
+    candidates: list[tuple[Path, str]] = []
+    for var, label in (("VIRTUAL_ENV", "the activated virtualenv"), ("CONDA_PREFIX", "the active conda environment")):
+        value = os.environ.get(var)
+        if value:
+            candidates.append((Path(value) / "bin" / "python", f"{label} ({value})"))
+    if repo is not None:
+        for name in (".venv", "venv", "env"):
+            candidates.append((repo / name / "bin" / "python", f"the repo's {name}/"))
+    path_dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    kept = [d for d in path_dirs if not _inside(Path(d), own)]
+    for name in ("python3", "python"):
+        found = shutil.which(name, path=os.pathsep.join(kept))
+        if found:
+            candidates.append((Path(found), f"{name} on PATH ({found})"))
+    for exe, why in candidates:
+        if exe.is_file() and os.access(exe, os.X_OK) and not _inside(exe, own):
+            return str(exe), why
+    raise OperationError(
+        "found no Python for the repo on this machine outside gpu-lol's own virtualenv",
+        "activate the repo's environment (or create .venv in the repo), then run it again",
+    )
 
 
 def parse_report(stdout: str) -> dict[str, Any]:

@@ -160,9 +160,13 @@ def spec_from_facts(facts: dict[str, Any], base: EnvironmentSpec, *,
         if spec.workload_type == "cpu":
             spec.workload_type = "interactive"
             notes.append("workload_type: interactive (the spec said cpu, the machine has a GPU)")
+    elif not base.is_cpu:
+        # A laptop or CPU box snapshotting a GPU repo: the packages are worth pinning, the
+        # machine's lack of a GPU is not the repo's need.
+        notes.append(f"this machine has no GPU: kept the spec's {base.workload_type} on "
+                     f"{base.gpu_type} x{base.gpu_count} ({base.vram_required_gb:g} GB); the machine "
+                     "cannot run it as it is")
     else:
-        if not base.is_cpu:
-            notes.append("no GPU on the machine: the snapshot is a cpu workload")
         spec.workload_type = "cpu"
         spec.gpu_type = None
         spec.gpu_count = 0
@@ -202,19 +206,38 @@ def _is_install_command(command: str) -> bool:
     return bool(_INSTALL_RE.search(command))
 
 
+def _installs_local_code(command: str) -> bool:
+    """An install of the repo's own code (``pip install -e .``, ``pip install ./pkg``), which no
+    pin can stand for: the snapshot leaves editable and local installs out of its pins."""
+    import shlex
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return False
+    for i, word in enumerate(words):
+        if word in ("-e", "--editable"):
+            return True
+        if word.startswith((".", "/", "~")) and i and words[i - 1] not in ("-r", "-c", "--requirement",
+                                                                        "--constraint", "-f", "--find-links"):
+            return True
+    return False
+
+
 def _setup_with_pins(commands: list[str], requirements: list[str]) -> tuple[list[str], list[str]]:
     """Setup commands that install exactly the pins.
 
     When a spec has setup commands they are the complete install (requirements are then not
     installed separately), so the snapshot's package installs become one ``pip install`` of
-    the exact pins and the other commands (downloads, builds) stay, in order.
+    the exact pins and the other commands (downloads, builds, and installs of the repo's own
+    code such as ``pip install -e .``) stay, in order.
     """
     if not commands:
         return [], []
     from gpu_lol.skypilot import pip_install_command
 
-    kept = [c for c in commands if not _is_install_command(c)]
-    dropped = [c for c in commands if _is_install_command(c)]
+    kept = [c for c in commands if not _is_install_command(c) or _installs_local_code(c)]
+    dropped = [c for c in commands if c not in kept]
     out = ([pip_install_command(requirements)] if requirements else []) + kept
     notes = []
     if dropped:
@@ -253,9 +276,11 @@ def take(target=None, *, repo: Path | None = None) -> Snapshot:
     if target is None:
         repo = Path(repo or Path.cwd()).resolve()
         base, source = validator.local_spec(repo)
-        raw = probe_facts.run_probe(None, workdir=str(repo))
+        python, python_from = probe_facts.local_python(repo)
+        raw = probe_facts.run_probe(None, workdir=str(repo), python=python)
         where = "this machine"
         image_known = False
+        first_notes = [f"packages: the environment of {python_from}"]
     else:
         from gpu_lol import remote
         from gpu_lol.state import KIND_SKY
@@ -264,8 +289,10 @@ def take(target=None, *, repo: Path | None = None) -> Snapshot:
         raw = probe_facts.run_probe(target, workdir=remote.workdir_of(target))
         where = remote.endpoint(target).label
         image_known = target.kind == KIND_SKY and bool(base.base_image)
+        first_notes = []
     facts = probe_facts.facts_from_report(raw)
     spec, notes = spec_from_facts(facts, base, image_known=image_known)
+    notes = first_notes + notes
     left_out = list((facts.get("packages") or {}).get("left_out") or [])
     if left_out:
         notes.append(f"left out {len(left_out)} editable/local installs: "

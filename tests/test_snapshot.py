@@ -92,14 +92,36 @@ def test_editable_and_local_installs_are_left_out(h100):  # noqa: F811
     assert "-e /root/sky_workdir" in facts["packages"]["left_out"]
 
 
-def test_no_gpu_makes_a_cpu_spec():
+def test_no_gpu_keeps_a_gpu_spec():
+    """A laptop snapshotting a GPU training repo pins its packages but keeps the GPU need."""
     facts = {"python": {"version": "3.11.7", "in_venv": True}, "gpu": {"driver_found": False, "count": 0},
              "packages": {"pins": [], "installed": {}}}
     spec, notes = snapshot.spec_from_facts(facts, base_spec(), image_known=False)
-    assert (spec.workload_type, spec.gpu_type, spec.gpu_count, spec.vram_required_gb) == ("cpu", None, 0, 0)
-    assert spec.base_image == "python:3.11-slim"
-    assert any("no GPU" in n for n in notes)
+    assert (spec.workload_type, spec.gpu_type, spec.gpu_count, spec.vram_required_gb) == ("training", "H100", 1, 30)
+    assert spec.base_image == base_spec().base_image
+    assert any("this machine has no GPU: kept the spec's training on H100 x1" in n for n in notes)
     config_file.loads(config_file.spec_to_yaml(spec))  # a valid file
+
+
+def test_no_gpu_and_a_cpu_spec_stays_cpu():
+    facts = {"python": {"version": "3.11.7", "in_venv": True}, "gpu": {"driver_found": False, "count": 0},
+             "packages": {"pins": [], "installed": {}}}
+    base = base_spec(workload_type="cpu", gpu_type=None, gpu_count=0, vram_required_gb=0)
+    spec, notes = snapshot.spec_from_facts(facts, base, image_known=False)
+    assert (spec.workload_type, spec.gpu_type, spec.gpu_count) == ("cpu", None, 0)
+    assert spec.base_image == "python:3.11-slim"
+    config_file.loads(config_file.spec_to_yaml(spec))
+
+
+def test_installs_of_the_repos_own_code_stay_in_setup():
+    facts = {"python": {"version": "3.11.7", "in_venv": True}, "gpu": {"count": 0},
+             "packages": {"pins": [{"name": "rich", "requirement": "rich==13.7.1", "where": "venv"}],
+                          "installed": {}}}
+    base = base_spec(setup_commands=["pip install -r requirements.txt", "python -m pip install -e .",
+                                     "pip install ./third_party/kernels", "pip install flash-attn"])
+    spec, _ = snapshot.spec_from_facts(facts, base, image_known=True)
+    assert spec.setup_commands == ["python -m pip install rich==13.7.1", "python -m pip install -e .",
+                                   "pip install ./third_party/kernels"]
 
 
 def test_setup_install_commands_become_the_exact_pins():
@@ -160,3 +182,52 @@ def test_snapshot_local_cli_stdout_and_write_rules(run_cli, tmp_path):
     forced = run_cli("snapshot", "--local", "--force", cwd=tmp_path)
     assert forced.code == 0
     assert config_file.load(tmp_path / ".gpu-lol.yaml").data["python_version"]
+
+
+def _fake_env(root, packages):
+    """A real virtualenv (no pip, so it is quick) holding only ``packages`` as installed dists."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    site = next(root.glob("lib/python*/site-packages"))
+    for name, version in packages:
+        info = site / f"{name}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        (info / "INSTALLER").write_text("pip\n")
+        (info / "RECORD").write_text("")
+    return root / "bin" / "python"
+
+
+def test_local_python_is_the_repos_environment_never_gpu_lols(tmp_path, monkeypatch):
+    import os
+    import sys
+    from pathlib import Path
+
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    monkeypatch.delenv("CONDA_PREFIX", raising=False)
+    own_bin = str(Path(sys.executable).parent)
+    # gpu-lol's own virtualenv first on PATH (as when it is activated): never chosen
+    monkeypatch.setenv("PATH", own_bin + os.pathsep + os.environ["PATH"])
+    exe, why = probe_facts.local_python(tmp_path)
+    assert not Path(exe).resolve().is_relative_to(Path(sys.prefix).resolve()), (exe, why)
+    assert "on PATH" in why
+    repo_python = _fake_env(tmp_path / ".venv", [])
+    exe, why = probe_facts.local_python(tmp_path)
+    assert exe == str(repo_python) and why == "the repo's .venv/"
+    monkeypatch.setenv("VIRTUAL_ENV", sys.prefix)  # gpu-lol's own, activated: still skipped
+    assert probe_facts.local_python(tmp_path)[0] == str(repo_python)
+
+
+def test_snapshot_local_pins_the_repos_venv_not_gpu_lols(run_cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    monkeypatch.delenv("CONDA_PREFIX", raising=False)
+    _fake_env(tmp_path / ".venv", [("fakepkg", "1.2.3"), ("otherpkg", "0.4")])
+    config_file.write(tmp_path / ".gpu-lol.yaml", EnvironmentSpec(
+        workload_type="cpu", gpu_type=None, gpu_count=0, base_image="python:3.11-slim"))
+    printed = run_cli("snapshot", "--local", "-o", "-", cwd=tmp_path)
+    assert printed.code == 0, printed
+    data = config_file.loads(printed.out).data
+    assert data["requirements"] == ["fakepkg==1.2.3", "otherpkg==0.4"]  # nothing of gpu-lol's (click, rich...)
+    assert "packages: the environment of the repo's .venv/" in printed.err
