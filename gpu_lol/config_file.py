@@ -238,25 +238,57 @@ def _validate_semantics(data: dict[str, Any], node: Any, path: str) -> None:
                           path=path, line=_locate(node, ["gpu_count"]), field="gpu_count")
 
 
-def spec_to_yaml(spec: EnvironmentSpec, header: str | None = None) -> str:
+# What ``gpu-lol init`` writes as settings: the decisions a user owns. Everything else follows
+# the repo (and these fields) at every run, so editing requirements.txt changes the setup and
+# editing model.name changes the memory estimate and the GPU; init lists those fields as
+# comments, to read or to uncomment when a value must be pinned.
+DECIDED_FIELDS = ("workload_type", "model", "envs", "ports", "asset_links", "disk_gb", "providers",
+                  "idle_minutes", "spot")
+
+
+def spec_to_yaml(spec: EnvironmentSpec, header: str | None = None,
+                 decided: tuple[str, ...] | None = None) -> str:
+    """``spec`` as ``.gpu-lol.yaml`` text. Every field is set, unless ``decided`` names the fields
+    to set: the others are then written as comments, marked as derived."""
     import yaml
 
+    def dump(data: dict[str, Any]) -> str:
+        return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
+
     data = spec.to_dict()
-    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
+    derived: dict[str, Any] = {}
+    if decided is not None:
+        keep = {"version", *decided}
+        model = data.get("model") or {}
+        if "model" in keep and model.get("name"):
+            # the size follows the name: a stale params_b would keep the old estimate
+            data["model"] = {"name": model["name"], "method": model.get("method")}
+            derived["model.params_b"] = model.get("params_b")
+        elif "model" in keep:
+            keep.discard("model")
+        derived.update({k: v for k, v in data.items() if k not in keep})
+        data = {k: v for k, v in data.items() if k in keep}
     lines = [f"# {line}" if line else "#" for line in (header or "").splitlines()]
     lines.append("# Fields here win over gpu-lol's analysis; delete a field to let gpu-lol infer it.")
     lines.append("# Reference: docs/config.md (schema: gpu-lol.v1.schema.json)")
-    return "\n".join(lines) + "\n" + body
+    text = "\n".join(lines) + "\n" + dump(data)
+    if derived:
+        text += ("\n# Derived: gpu-lol works these out again at every run from the repo and the fields\n"
+                 "# above (shown as of this writing). Uncomment a field to pin it.\n")
+        text += "".join(f"# {line}\n" for line in dump(derived).splitlines())
+    return text
 
 
-def write(path: Path, spec: EnvironmentSpec, *, force: bool = False, header: str | None = None) -> Path:
-    """Write ``spec`` to ``path``; refuses to overwrite an existing file unless ``force``."""
+def write(path: Path, spec: EnvironmentSpec, *, force: bool = False, header: str | None = None,
+          decided: tuple[str, ...] | None = None) -> Path:
+    """Write ``spec`` to ``path`` (see :func:`spec_to_yaml` for ``decided``); refuses to overwrite
+    an existing file unless ``force``."""
     from gpu_lol.errors import UsageError
 
     path = Path(path)
     if path.exists() and not force:
         raise UsageError(f"{path} already exists; not overwriting it", "pass --force to replace it")
-    text = spec_to_yaml(spec, header)
+    text = spec_to_yaml(spec, header, decided)
     loads(text, str(path))  # what we write must load back
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")

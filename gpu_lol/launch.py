@@ -226,7 +226,7 @@ def load_spec_file(path: Path | None, cwd: Path | None = None) -> tuple[Path, En
         missing.append("gpu_type")
     if missing:
         raise ConfigError(f"resume launches exactly this file, but it has no {' or '.join(missing)}",
-                          "run `gpu-lol init --force` to write a complete file, or use `gpu-lol up`",
+                          "run `gpu-lol init --complete --force` to write a complete file, or use `gpu-lol up`",
                           path=str(target), field=missing[0])
     return target.resolve(), EnvironmentSpec.from_dict(data)
 

@@ -14,6 +14,7 @@ from gpu_lol.analyzer import analyze
 from gpu_lol.catalog import get_gpu
 
 REPOS = Path(__file__).resolve().parent / "fixtures" / "repos"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(name: str):
@@ -208,10 +209,47 @@ def test_init_writes_and_refuses_to_overwrite(run_cli, tmp_path):
     again = run_cli("init", str(repo), "--no-llm")
     assert again.code == 2 and "--force" in again.err
     assert (repo / ".gpu-lol.yaml").read_text() == written
-    forced = run_cli("init", str(repo), "--force", "--no-llm")
+    forced = run_cli("init", str(repo), "--force", "--complete", "--no-llm")
     assert forced.code == 0
-    # the written file is complete: analyzing again takes every field from it
+    # --complete pins every field: analyzing again takes every field from it
     assert analyze(repo, use_llm=False).reasoning == ["every field comes from .gpu-lol.yaml"]
+
+
+def test_init_file_follows_the_repo(run_cli, tmp_path):
+    """Issue 13.3: init sets the decisions; requirements, setup, VRAM and GPU follow the repo
+    and the model named in the file."""
+    import shutil
+
+    from gpu_lol import config_file
+
+    repo = tmp_path / "r"
+    shutil.copytree(ROOT / "examples" / "qlora-finetune", repo)
+    assert run_cli("init", str(repo), "--no-llm").code == 0
+    text = (repo / ".gpu-lol.yaml").read_text()
+    data = config_file.load(repo / ".gpu-lol.yaml").data
+    assert {"workload_type", "model", "providers", "idle_minutes"} <= set(data)
+    assert not {"requirements", "setup_commands", "gpu_type", "vram_required_gb", "base_image"} & set(data)
+    assert "# Derived:" in text and "# gpu_type:" in text and "# requirements:" in text
+    before = analyze(repo, use_llm=False).spec
+
+    # a requirement added to the repo reaches the setup
+    with (repo / "requirements.txt").open("a") as fh:
+        fh.write("sentencepiece==0.2.0\n")
+    after_req = analyze(repo, use_llm=False).spec
+    assert "sentencepiece==0.2.0" in after_req.requirements
+    assert "sentencepiece==0.2.0" in " ".join(after_req.setup_commands)
+
+    # a bigger model named in the file changes the estimate and the GPU
+    path = repo / ".gpu-lol.yaml"
+    path.write_text(text.replace(f"name: {data['model']['name']}", "name: meta-llama/Llama-3.1-70B"))
+    bigger = analyze(repo, use_llm=False).spec
+    assert bigger.model.name == "meta-llama/Llama-3.1-70B" and bigger.model.params_b > 60
+    assert bigger.vram_required_gb > before.vram_required_gb * 2
+    assert (bigger.gpu_type, bigger.gpu_count) != (before.gpu_type, before.gpu_count)
+
+    # a derived field uncommented is pinned again
+    path.write_text(text + "gpu_type: H100\n")
+    assert analyze(repo, use_llm=False).spec.gpu_type == "H100"
 
 
 def test_unexpected_error_is_one_line_pointing_to_debug(run_cli, monkeypatch):
