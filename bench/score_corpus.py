@@ -15,9 +15,14 @@ held-out part (bench/heldout.yaml, labelled blind, scored only at the end of a c
 Scored fields ("all right" = all three):
   workload  output `workload_type` is the labelled workload (or one of a list)
   gpus      output `gpu_count` is the labelled count (or one of a list)
-  gpu       CPU-only label (gpu_count 0): output must have gpu_type null and gpu_count 0;
-            otherwise min_vram_gb <= output `vram_required_gb` <= max_vram_gb
-            (a label whose gpu_count list contains 0 also accepts a CPU answer).
+  gpu       the GPU picked is acceptable. CPU-only label (gpu_count 0): output must have
+            gpu_type null and gpu_count 0. Otherwise the card picked (`gpu_type`, its memory from
+            gpu_lol/data/gpus.yaml) holds the labelled minimum (card >= min_vram_gb) and the
+            estimate does not ask for more than is sensible (`vram_required_gb` <= max_vram_gb).
+            A label whose gpu_count list contains 0 also accepts a CPU answer.
+  Also reported, not part of "all right": the estimate itself within [min_vram_gb,
+  max_vram_gb] (the rule before 2026-12: an estimate of 55 GB for a label whose minimum is
+  the 80 GB card it needs failed it although the 80 GB card was picked).
 Also reported: VRAM within [0.8x, 2.5x] of the labelled minimum (GPU labels only),
 per-kind scores, and the confusion between labelled and answered workloads.
 
@@ -54,6 +59,19 @@ HERE = Path(__file__).resolve().parent
 SPLITS = {"dev": [HERE / "corpus.yaml"], "heldout": [HERE / "heldout.yaml"]}
 SPLITS["all"] = SPLITS["dev"] + SPLITS["heldout"]
 VRAM_RATIO = (0.8, 2.5)
+CATALOG = HERE.parent / "gpu_lol" / "data" / "gpus.yaml"
+_CARDS: dict[str, float] | None = None
+
+
+def card_vram(gpu_type) -> float | None:
+    """Memory of one card of gpu-lol's catalog id (None when unknown)."""
+    global _CARDS
+    if _CARDS is None:
+        try:
+            _CARDS = {str(row["id"]): float(row["vram_gb"]) for row in yaml.safe_load(CATALOG.read_text())}
+        except (OSError, yaml.YAMLError, KeyError, TypeError):
+            _CARDS = {}
+    return _CARDS.get(str(gpu_type)) if gpu_type is not None else None
 DEFAULT_MIRRORS = "/work/.mirror"
 OK, BAD = "\u2713", "\u2717"
 
@@ -356,7 +374,8 @@ def score_entry(labels: dict, out: dict | None) -> dict:
 
     if out is None:
         return {"workload": False, "gpu_count": False, "gpu": False, "all": False, "model_hint": False,
-                "vram_ratio": False if (want_counts != [0] and lo) else None}
+                "vram_ratio": False if (want_counts != [0] and lo) else None,
+                "need_in_range": False if want_counts != [0] else None}
 
     got_workload = _norm(out.get("workload_type"))
     got_count = out.get("gpu_count")
@@ -374,7 +393,12 @@ def score_entry(labels: dict, out: dict | None) -> dict:
     elif got_count_n == 0 or got_type is None or got_vram is None:
         gpu_ok = False
     else:
-        gpu_ok = got_vram >= lo and (hi is None or got_vram <= hi)
+        card = card_vram(got_type)
+        gpu_ok = card is not None and card + 0.5 >= lo and (hi is None or got_vram <= hi)
+    need_in_range = None
+    if not cpu_only:
+        need_in_range = (got_vram is not None and got_count_n not in (None, 0)
+                         and got_vram >= lo and (hi is None or got_vram <= hi))
 
     # VRAM close to the labelled minimum: [0.8x, 2.5x] (None for CPU labels)
     vram_ratio_ok = None
@@ -398,6 +422,7 @@ def score_entry(labels: dict, out: dict | None) -> dict:
         "gpu": gpu_ok,
         "all": workload_ok and count_ok and gpu_ok,
         "vram_ratio": vram_ratio_ok,
+        "need_in_range": need_in_range,
         "model_hint": model_hint,
     }
 
@@ -524,6 +549,9 @@ def summarize(results: list[dict]) -> dict:
         "right": sum(1 for r in hinted if r["score"]["model_hint"]),
         "total": len(hinted),
     }
+    ranged = [r for r in scored if (r.get("score") or {}).get("need_in_range") is not None]
+    summary["need_in_range"] = {"right": sum(1 for r in ranged if r["score"]["need_in_range"]),
+                                "total": len(ranged)}
     ratio = [r for r in scored if (r.get("score") or {}).get("vram_ratio") is not None]
     summary["vram_ratio"] = {
         "right": sum(1 for r in ratio if r["score"]["vram_ratio"]),
@@ -570,7 +598,7 @@ def print_summary(results: list[dict], summary: dict, out=sys.stdout) -> None:
     print(file=out)
     print(f"all-right: {summary['all']['right']}/{summary['all']['total']}", file=out)
     print(
-        "per-field: workload {}  gpu_count {}  gpu/vram {}  | model name (informational) {}/{}".format(
+        "per-field: workload {}  gpu_count {}  gpu (card holds min, estimate <= max) {}  | model name (informational) {}/{}".format(
             pct(summary["workload"]), pct(summary["gpu_count"]), pct(summary["gpu"]),
             summary["model_hint_informational"]["right"], summary["model_hint_informational"]["total"],
         ),
@@ -580,6 +608,10 @@ def print_summary(results: list[dict], summary: dict, out=sys.stdout) -> None:
     if vr["total"]:
         print(f"vram within {vr['range'][0]}x-{vr['range'][1]}x of the labelled minimum: {vr['right']}/{vr['total']} "
               f"({100 * vr['right'] / vr['total']:.0f}%)", file=out)
+    nr = summary["need_in_range"]
+    if nr["total"]:
+        print(f"estimate within [min_vram_gb, max_vram_gb] (GPU labels; the pre-2026-12 gpu rule): "
+              f"{nr['right']}/{nr['total']}", file=out)
     print("per kind (all right): " + ", ".join(
         f"{k} {v['right']}/{v['total']}" for k, v in summary["per_kind"].items()), file=out)
     conf = summary["workload_confusion"]
@@ -618,8 +650,23 @@ def main(argv=None) -> int:
     ap.add_argument("--json", metavar="PATH", help="write machine-readable results to PATH ('-' for stdout)")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per analyzer run (default 300)")
     ap.add_argument("--jobs", type=int, default=1, help="entries to analyze in parallel (default 1)")
+    ap.add_argument("--rescore", metavar="RESULTS",
+                    help="score the outputs saved in a --json RESULTS file again (no analyzer run)")
     ap.add_argument("--keep-exports", metavar="DIR", help="also copy each exported tree to DIR/<id> for debugging")
     args = ap.parse_args(argv)
+
+    if args.rescore:
+        try:
+            saved = json.loads(Path(args.rescore).read_text(encoding="utf-8"))["results"]
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"score_corpus.py: cannot read {args.rescore}: {exc}", file=sys.stderr)
+            return 2
+        for r in saved:
+            if r.get("status") != "no-snapshot":
+                r["score"] = score_entry(r["labels"], r.get("output") if r.get("status") == "ok" else None)
+        print_table(saved)
+        print_summary(saved, summarize(saved))
+        return 0
 
     try:
         entries = load_corpus(Path(args.corpus)) if args.corpus else load_split(args.split)

@@ -44,6 +44,18 @@ def test_all_right_needs_workload_count_and_vram_in_range(scorer):
     assert too_big["gpu"] is False and too_big["workload"] is True
 
 
+def test_an_acceptable_gpu_is_a_card_that_holds_the_labelled_minimum(scorer):
+    # the label says the main path needs an 80 GB card; a 55 GB estimate on an 80 GB card is right
+    labels = gpu_labels(min_vram_gb=80, max_vram_gb=80)
+    right = scorer.score_entry(labels, answer(gpu="H100", vram=55))
+    assert right["gpu"] is True and right["need_in_range"] is False
+    # an under-estimate that lands on a 48 GB card would OOM
+    assert scorer.score_entry(labels, answer(gpu="L40S", vram=40))["gpu"] is False
+    # an over-estimate beyond the sensible maximum is waste even on a big card
+    assert scorer.score_entry(gpu_labels(min_vram_gb=10, max_vram_gb=24), answer(gpu="H200", vram=100))["gpu"] is False
+    assert scorer.card_vram("H100") == 80 and scorer.card_vram("nope") is None
+
+
 def test_vram_ratio_bounds_are_relative_to_the_labelled_minimum(scorer):
     labels = gpu_labels(min_vram_gb=20, max_vram_gb=None)
     assert scorer.score_entry(labels, answer(vram=16))["vram_ratio"] is True  # 0.8x
