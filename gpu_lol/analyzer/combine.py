@@ -239,7 +239,8 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
             origin = "imports (no package file declares any)" if found.packages.from_imports else \
                 ", ".join(found.packages.sources[:4])
             reasoning.append(f"packages: {len(reqs)} from {origin}")
-    choice_img = image_mod.choose(workload, reqs, found.packages.docker_images, found.packages.python_versions,
+    extra_reqs = found.packages.extras_requirements() if hasattr(found.packages, "extras_requirements") else []
+    choice_img = image_mod.choose(workload, reqs + extra_reqs, found.packages.docker_images, found.packages.python_versions,
                                   set(found.frameworks.families),
                                   system_packages=[p for p, _ in found.packages.system_packages])
     spec.base_image = overrides.get("base_image", choice_img.image)
@@ -259,7 +260,8 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
                                     index_options=[(flag, url) for flag, url, _ in found.packages.index_urls
                                                    if workload == "cpu" or "/whl/cpu" not in url],
                                     constraints=[path for path, _ in found.packages.constraints],
-                                    install_package=found.packages.is_package, extras=extras)
+                                    install_package=found.packages.is_package, extras=extras,
+                                    build_flags=getattr(found.packages, "build_flags", None))
         spec.setup_commands = (list(choice_img.bootstrap) if own_image else []) + plan.commands
         reasoning.extend(f"setup: {r}" for r in plan.reasons)
         if found.packages.is_package and found.packages.package_evidence:

@@ -43,13 +43,20 @@ def is_gpu_image(image: str) -> bool:
 
 
 def _pin(requirements: list, name: str) -> tuple[SpecifierSet | None, Evidence | None]:
+    """The first requirement for ``name`` that pins a version (a bare ``torch`` in the
+    requirements does not hide ``torch==2.6.0`` from an extra the README installs)."""
+    first: tuple[SpecifierSet | None, Evidence | None] = (None, None)
     for req in requirements:
         if name_of(req.text) == name:
             try:
-                return SpecifierSet(specifier_of(req.text)), req.evidence
+                found = SpecifierSet(specifier_of(req.text)), req.evidence
             except InvalidSpecifier:
-                return None, req.evidence
-    return None, None
+                found = None, req.evidence
+            if found[0] is not None and str(found[0]):
+                return found
+            if first == (None, None):
+                first = found
+    return first
 
 
 def _satisfies(spec: SpecifierSet | None, version: str) -> bool:

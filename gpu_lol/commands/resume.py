@@ -32,5 +32,5 @@ def resume_command(spec_path: Path | None, dry_run: bool, as_json: bool, yes: bo
     from gpu_lol.launch import LaunchOptions, load_spec_file
 
     spec_file, spec = load_spec_file(spec_path)
-    options = LaunchOptions(name=name, envs=list(envs), detach=detach, auto_template=False)
+    options = LaunchOptions(name=name, envs=list(envs), detach=detach, auto_template=False, keep_image=True)
     return plan_and_launch(spec_file.parent, spec, options, dry_run=dry_run, as_json=as_json, yes=yes)

@@ -89,19 +89,21 @@ def up_command(path: Path, dry_run: bool, as_json: bool, yes: bool, name: str | 
     from gpu_lol.launch import check_options
 
     check_options(options)  # bad flags fail before the analysis (and any LLM call)
-    spec = analyzed_spec(repo, use_llm=not no_llm, quiet=as_json)
+    spec = analyzed_spec(repo, use_llm=not no_llm, quiet=as_json, options=options)
     if host:
         return _up_host(repo, spec, options, host=host, identity=identity, workdir=workdir,
                         dry_run=dry_run, as_json=as_json, yes=yes)
     return plan_and_launch(repo, spec, options, dry_run=dry_run, as_json=as_json, yes=yes)
 
 
-def analyzed_spec(repo: Path, *, use_llm: bool, quiet: bool):
+def analyzed_spec(repo: Path, *, use_llm: bool, quiet: bool, options=None):
     """The repo's spec from the analyzer (which applies .gpu-lol.yaml); warnings on stderr."""
     from gpu_lol.analyzer import analyze
     from gpu_lol.console import warn
 
     analysis = analyze(repo, use_llm=use_llm)
+    if options is not None and "base_image" in analysis.config_fields:
+        options.keep_image = True  # the user's image: a conflict is refused, not switched
     for message in analysis.warnings:
         warn(message)
     if not quiet and analysis.source:
