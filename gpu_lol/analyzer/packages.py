@@ -366,6 +366,8 @@ class Collector:
             return False  # `pip install -U pip setuptools wheel uv` is tooling, not the repo's needs
         other_platform = not_for_linux(text)
         if other_platform:
+            if target != RUNTIME:
+                return False  # a platform file or group: not installed anyway, nothing to say
             self.warn(ev, f"dropped '{_short(text)}': {other_platform}; the machine is Linux x86_64 with CUDA")
             return False
         fixed = _fix_name(text)
