@@ -635,6 +635,7 @@ class LaunchOutcome:
     request_id: str | None
     detached: bool
     cluster: Any = None  # skypilot.ClusterStatus
+    setup_exit: int | None = None  # the setup job's exit code (0: ready); None: not followed
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -644,6 +645,8 @@ class LaunchOutcome:
             "request_id": self.request_id,
             "ssh_config": str(self.ssh_config) if self.ssh_config else None,
             "cluster": self.cluster.to_dict() if self.cluster is not None else None,
+            "setup_exit": self.setup_exit,
+            "ready": self.setup_exit == 0,
             "extra": self.target.extra,
         }
 
@@ -679,7 +682,8 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
     say(f"Launching {plan.cluster_name} through SkyPilot (provisioning usually takes 2-10 minutes)...")
     try:
         result = skypilot.launch(plan.task, plan.cluster_name, detach=plan.detach, output=output,
-                                 explain_kw=explain_kw)
+                                 explain_kw=explain_kw,
+                                 provision_timeout_s=(plan.provision_timeout_min or 0) * 60 or None)
     except BaseException:
         _forget_if_absent(plan.cluster_name, previous)
         raise
@@ -700,8 +704,48 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
         if cluster.price_hr is not None:
             target.extra["price_hr"] = cluster.price_hr
     state.save(target)
+    # SkyPilot folds setup into the first job: `sky.launch` returns once it is submitted. Follow
+    # it to the end; the cluster is "ready" only when setup succeeded.
+    setup_exit = None
+    if result.job_id is not None:
+        say(f"Running setup on {plan.cluster_name} (following its log; Ctrl-C stops following, not the setup)...")
+        try:
+            job = skypilot.follow_job(plan.cluster_name, result.job_id, output=output)
+        except KeyboardInterrupt:
+            raise OperationError(f"stopped following the setup of {plan.cluster_name}; it goes on there",
+                                 f"`gpu-lol logs {plan.cluster_name}` to follow it; `gpu-lol down "
+                                 f"{plan.cluster_name}` to stop billing") from None
+        setup_exit = job.exit_code
+        target.extra["setup_exit"] = job.exit_code
+        state.save(target)
+        if job.exit_code != 0:
+            from gpu_lol.redact import redact
+
+            secret_values = [str(v) for v in plan.task.get("secrets", {}).values() if v]
+            say(f"last lines of the setup log of {plan.cluster_name}:")
+            for line in job.last_lines[-12:]:
+                say("  " + redact(line, secret_values))
+            raise SetupFailed(plan.cluster_name, job.exit_code, job.last_lines)
     return LaunchOutcome(target=target, ssh_config=ssh_config, job_id=result.job_id,
-                         request_id=result.request_id, detached=False, cluster=cluster)
+                         request_id=result.request_id, detached=False, cluster=cluster, setup_exit=setup_exit)
+
+
+class SetupFailed(OperationError):
+    """Setup (the first job) did not succeed: its last lines, and where the whole log is."""
+
+    def __init__(self, name: str, exit_code: int, last_lines: list[str]):
+        what = {100: "failed", 101: "did not finish", 102: "was not found", 103: "was cancelled"}.get(
+            exit_code, f"ended with code {exit_code}")
+        from gpu_lol.redact import redact
+
+        last = redact(next((line.strip() for line in reversed(last_lines) if line.strip()), ""))
+        message = f"setup on {name} {what} (SkyPilot job exit {exit_code})" + (
+            f": {last[:200]}" if last else "")
+        super().__init__(message, f"the whole log: `gpu-lol logs {name}`; fix the setup (.gpu-lol.yaml "
+                                  f"setup_commands/requirements) and run `gpu-lol up` again (it reuses the "
+                                  f"machine), or `gpu-lol down {name}` to stop billing")
+        self.last_lines = last_lines
+        self.job_exit = exit_code  # (exit_code is the CLI exit status: 1)
 
 
 def _what(plan: Plan) -> str:
