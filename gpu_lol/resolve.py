@@ -458,9 +458,11 @@ def constraint_lines(repo: Path | None, installs: list[PipInstall]) -> list[str]
     return lines
 
 
-def locked_setup(setup_commands: list[str], res: Resolution, installs: list[PipInstall]) -> list[str]:
+def locked_setup(setup_commands: list[str], res: Resolution, installs: list[PipInstall], *,
+                 inline: bool = True) -> list[str]:
     """The setup with its requirement installs replaced by: write the lock, install it, then
-    what the resolver did not take (built on the machine, URLs) as declared."""
+    what the resolver did not take (built on the machine, URLs) as declared. ``inline=False``:
+    the lock file is in the repo (``gpu-lol init --lock`` wrote it), only installed."""
     if res.status != "ok" or not installs:
         return list(setup_commands)
     first = installs[0]
@@ -478,9 +480,10 @@ def locked_setup(setup_commands: list[str], res: Resolution, installs: list[PipI
             continue
         inst = next(x for x in installs if x.index == i)
         if inst is first:
-            if res.lock:
+            if res.lock and inline:
                 out.append("printf '%s\\n' " + " ".join(shlex.quote(line) for line in res.lock)
                            + f" > {LOCK_FILE}")
+            if res.lock:
                 out.append(" ".join([first.python, "-m", "pip", "install"] + [shlex.quote(o) for o in lock_options]
                                     + ["-r", LOCK_FILE]))
         rest = [r for r in inst.requirements if r in leftovers]
@@ -519,8 +522,16 @@ def check_spec(spec, repo: Path | None = None, *, may_change_image: bool = True)
     other failures to check are warnings: setup installs the requirements as declared.
     """
     from gpu_lol.analyzer import image as image_mod
-    from gpu_lol.errors import OperationError
+    from gpu_lol.errors import ConfigError, OperationError
 
+    if getattr(spec, "lock", False):
+        # `lock: true`: the committed lock is what setup installs; nothing to resolve
+        if repo is not None and not (Path(repo) / LOCK_FILE).is_file():
+            raise ConfigError(f".gpu-lol.yaml: lock: true but {LOCK_FILE} is not in the repo",
+                              "run `gpu-lol init --lock --force` to write it again, or remove `lock: true`")
+        res = Resolution("skipped", spec.python_version, message=f"installs the committed lock ({LOCK_FILE})")
+        return SetupCheck(res, list(spec.setup_commands), spec.base_image, spec.python_version,
+                          notes=[f"lock: true: setup installs {LOCK_FILE} as committed (not resolved again)"])
     setup = list(spec.setup_commands)
     if not setup and spec.requirements:
         from gpu_lol.skypilot import pip_install_command

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import socket
 import stat
 import subprocess
@@ -300,3 +301,32 @@ def test_network_fixture_repos_resolve(pypi):
         a = analyze(REPOS / repo, use_llm=False)
         check = resolve.check_spec(a.spec, REPOS / repo)
         assert check.resolution.status == "ok", (repo, check.resolution.summary(), check.resolution.message)
+
+
+def test_init_lock_stores_the_lock_and_launches_install_it(local_index, run_cli, tmp_path):
+    repo = tmp_path / "qlora"
+    shutil.copytree(REPOS / "resolve-qlora", repo)
+    result = run_cli("init", repo, "--lock", "--no-llm")
+    assert result.code == 0, result
+    lock = (repo / resolve.LOCK_FILE).read_text()
+    assert "scikit-learn==1.2.2\n" in lock and "sentencepiece==0.1.99\n" in lock
+    import yaml
+
+    data = yaml.safe_load((repo / ".gpu-lol.yaml").read_text())
+    assert data["lock"] is True
+    assert data["setup_commands"][0] == "python -m pip install -r .gpu-lol-lock.txt"
+    # the launch installs the committed lock as it is: no resolution, the file is synced
+    result = run_cli("resume", repo, "--dry-run", "--json")
+    assert result.code == 0, result
+    out = result.json()
+    assert "python -m pip install -r .gpu-lol-lock.txt" in out["task"]["setup"]
+    assert out["resolution"]["status"] == "skipped" and "lock: true" in out["resolution"]["notes"][0]
+    # never overwritten without --force
+    assert run_cli("init", repo, "--lock", "--no-llm").code == 2
+    (repo / ".gpu-lol.yaml").unlink()
+    assert run_cli("init", repo, "--lock", "--no-llm").code == 2  # the lock file is there
+    # lock: true without the file: a config error naming it
+    (repo / resolve.LOCK_FILE).unlink()
+    (repo / ".gpu-lol.yaml").write_text(yaml.safe_dump(data))
+    result = run_cli("resume", repo, "--dry-run")
+    assert result.code == 2 and ".gpu-lol-lock.txt" in result.err
