@@ -43,6 +43,8 @@ class LaunchOptions:
     clouds: list[str] = field(default_factory=list)
     detach: bool = False
     auto_template: bool = True
+    keep_image: bool = False  # the image is the user's (.gpu-lol.yaml, resume): never switched
+    provision_timeout_min: float | None = None  # cancel and tear down a launch stuck provisioning
 
 
 @dataclass
@@ -66,6 +68,9 @@ class Plan:
     template: Any = None  # runpod_api.TemplateChoice
     offers: Any = None  # skypilot.OfferCheck
     detach: bool = False
+    resolution: Any = None  # gpu_lol.resolve.Resolution: what setup installs, resolved beforehand
+    setup_notes: list[str] = field(default_factory=list)  # what the resolution changed or left out
+    provision_timeout_min: float | None = None
 
     @property
     def cost_per_day(self) -> float | None:
@@ -103,6 +108,9 @@ class Plan:
             "providers": [{"provider": p, "accelerator": a} for p, a in self.providers],
             "autostop": self.autostop,
         }
+        if self.resolution is not None:
+            out["resolution"] = {**self.resolution.to_dict(), "summary": self.resolution.summary(),
+                                 "notes": list(self.setup_notes)}
         if self.template is not None:
             out["template"] = {**self.template.template.to_dict(), "reason": self.template.reason}
         if self.offers is not None and self.offers.offers:
@@ -458,6 +466,17 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
     if spec.is_cpu:
         warnings.append("cpu workload: SkyPilot picks the cheapest CPU machine on these providers")
 
+    # resolve what setup installs for the image's Python before anything is paid for
+    from gpu_lol import resolve
+
+    checked = resolve.check_spec(spec, repo, may_change_image=not options.keep_image and template is None)
+    if checked.image_changed_from is not None:
+        spec.base_image, spec.python_version = checked.image, checked.python
+    elif checked.python and spec.python_version != checked.python and checked.resolution.status != "skipped":
+        spec.python_version = checked.python
+    spec.setup_commands = checked.setup_commands
+    warnings += checked.warnings
+
     task = skypilot.render_task(spec, skypilot.RenderInput(
         name=name, workdir=repo, providers=providers, secrets=secrets,
         uploads=[skypilot.Upload(destination=d, source=s) for d, s, _ in uploads]))
@@ -486,7 +505,9 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
                 price_per_gpu=price_per_gpu, cost_per_hour=cost, price_source=price_source,
                 autostop=task["resources"]["autostop"], sync=sync_plan, uploads=uploads,
                 secret_names=sorted(task.get("secrets", {})), forwarded=forwarded, warnings=warnings, notes=notes,
-                template=template, offers=offers, detach=options.detach)
+                template=template, offers=offers, detach=options.detach, resolution=checked.resolution,
+                setup_notes=checked.notes,
+                provision_timeout_min=options.provision_timeout_min)
 
 
 def _check_offers(task: dict[str, Any], spec: EnvironmentSpec, providers: list[tuple[str, str | None]],
@@ -556,18 +577,31 @@ def plan_rows(plan: Plan) -> list[tuple[str, str]]:
     if not commands and spec.requirements:
         commands = [skypilot.pip_install_command(spec.requirements)]
     secret_values = [str(v) for v in plan.task.get("secrets", {}).values() if v]
-    setup += [_shorten(redact(c, secret_values)) for c in commands[:5]]
+    setup += [_shorten(redact(_lock_display(c), secret_values)) for c in commands[:5]]
     if len(commands) > 5:
         setup.append(f"... and {len(commands) - 5} more (see --dry-run --json)")
     if not setup:
         rows.append(("setup", "nothing to install"))
     for line in setup:
         rows.append(("setup", line))
+    if plan.resolution is not None and plan.resolution.status != "skipped":
+        rows.append(("resolved", plan.resolution.summary()))
+    for note in plan.setup_notes:
+        rows.append(("resolved", note))
     envs = [f"{k}={redact(str(v), secret_values)}" for k, v in plan.task.get("envs", {}).items()]
     envs += [f"{k}={REDACTED}" + (" (from your shell)" if k in plan.forwarded else "") for k in plan.secret_names]
     if envs:
         rows.append(("env", ", ".join(envs)))
     return rows
+
+
+def _lock_display(command: str) -> str:
+    """The command that writes the lock file, as a person wants to read it."""
+    from gpu_lol.resolve import LOCK_FILE
+
+    if command.startswith("printf '%s\\n' ") and command.endswith(f"> {LOCK_FILE}"):
+        return f"write {LOCK_FILE} ({command.count('==')} exact pins; see --dry-run --json)"
+    return command
 
 
 def _shorten(text: str, limit: int = 160) -> str:
@@ -601,6 +635,7 @@ class LaunchOutcome:
     request_id: str | None
     detached: bool
     cluster: Any = None  # skypilot.ClusterStatus
+    setup_exit: int | None = None  # the setup job's exit code (0: ready); None: not followed
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -610,6 +645,8 @@ class LaunchOutcome:
             "request_id": self.request_id,
             "ssh_config": str(self.ssh_config) if self.ssh_config else None,
             "cluster": self.cluster.to_dict() if self.cluster is not None else None,
+            "setup_exit": self.setup_exit,
+            "ready": self.setup_exit == 0,
             "extra": self.target.extra,
         }
 
@@ -645,7 +682,8 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
     say(f"Launching {plan.cluster_name} through SkyPilot (provisioning usually takes 2-10 minutes)...")
     try:
         result = skypilot.launch(plan.task, plan.cluster_name, detach=plan.detach, output=output,
-                                 explain_kw=explain_kw)
+                                 explain_kw=explain_kw,
+                                 provision_timeout_s=(plan.provision_timeout_min or 0) * 60 or None)
     except BaseException:
         _forget_if_absent(plan.cluster_name, previous)
         raise
@@ -666,8 +704,48 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
         if cluster.price_hr is not None:
             target.extra["price_hr"] = cluster.price_hr
     state.save(target)
+    # SkyPilot folds setup into the first job: `sky.launch` returns once it is submitted. Follow
+    # it to the end; the cluster is "ready" only when setup succeeded.
+    setup_exit = None
+    if result.job_id is not None:
+        say(f"Running setup on {plan.cluster_name} (following its log; Ctrl-C stops following, not the setup)...")
+        try:
+            job = skypilot.follow_job(plan.cluster_name, result.job_id, output=output)
+        except KeyboardInterrupt:
+            raise OperationError(f"stopped following the setup of {plan.cluster_name}; it goes on there",
+                                 f"`gpu-lol logs {plan.cluster_name}` to follow it; `gpu-lol down "
+                                 f"{plan.cluster_name}` to stop billing") from None
+        setup_exit = job.exit_code
+        target.extra["setup_exit"] = job.exit_code
+        state.save(target)
+        if job.exit_code != 0:
+            from gpu_lol.redact import redact
+
+            secret_values = [str(v) for v in plan.task.get("secrets", {}).values() if v]
+            say(f"last lines of the setup log of {plan.cluster_name}:")
+            for line in job.last_lines[-12:]:
+                say("  " + redact(line, secret_values))
+            raise SetupFailed(plan.cluster_name, job.exit_code, job.last_lines)
     return LaunchOutcome(target=target, ssh_config=ssh_config, job_id=result.job_id,
-                         request_id=result.request_id, detached=False, cluster=cluster)
+                         request_id=result.request_id, detached=False, cluster=cluster, setup_exit=setup_exit)
+
+
+class SetupFailed(OperationError):
+    """Setup (the first job) did not succeed: its last lines, and where the whole log is."""
+
+    def __init__(self, name: str, exit_code: int, last_lines: list[str]):
+        what = {100: "failed", 101: "did not finish", 102: "was not found", 103: "was cancelled"}.get(
+            exit_code, f"ended with code {exit_code}")
+        from gpu_lol.redact import redact
+
+        last = redact(next((line.strip() for line in reversed(last_lines) if line.strip()), ""))
+        message = f"setup on {name} {what} (SkyPilot job exit {exit_code})" + (
+            f": {last[:200]}" if last else "")
+        super().__init__(message, f"the whole log: `gpu-lol logs {name}`; fix the setup (.gpu-lol.yaml "
+                                  f"setup_commands/requirements) and run `gpu-lol up` again (it reuses the "
+                                  f"machine), or `gpu-lol down {name}` to stop billing")
+        self.last_lines = last_lines
+        self.job_exit = exit_code  # (exit_code is the CLI exit status: 1)
 
 
 def _what(plan: Plan) -> str:

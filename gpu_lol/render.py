@@ -41,7 +41,10 @@ def analysis_panel(analysis: Analysis) -> None:
     reqs = spec.requirements
     shown = ", ".join(reqs[:8]) + (f", … (+{len(reqs) - 8})" if len(reqs) > 8 else "")
     grid.add_row("packages", escape(shown or "none declared"))
+    from gpu_lol.launch import _lock_display
+
     for i, cmd in enumerate(spec.setup_commands):
+        cmd = _lock_display(cmd)
         text = cmd if len(cmd) <= 160 else cmd[:157] + "..."
         grid.add_row("setup" if i == 0 else "", escape(text))
     if spec.ports:

@@ -586,25 +586,60 @@ class LaunchResult:
     request_id: str | None = None
 
 
+class ProvisionTimeout(OperationError):
+    """The launch was still provisioning after the timeout: cancelled and torn down."""
+
+
 def launch(task: dict[str, Any], cluster_name: str, *, detach: bool = False, output=None,
-           explain_kw: dict[str, Any] | None = None) -> LaunchResult:
-    """Submit the task with ``sky.launch``; stream SkyPilot's progress unless ``detach``."""
+           explain_kw: dict[str, Any] | None = None,
+           provision_timeout_s: float | None = None) -> LaunchResult:
+    """Submit the task with ``sky.launch``; stream SkyPilot's progress unless ``detach``.
+
+    ``provision_timeout_s``: a launch request still running after that long (a pod that never
+    starts its container bills all the same) is cancelled (``sky.api_cancel``) and the cluster
+    torn down (``sky.down``); :class:`ProvisionTimeout` says so.
+    """
+    import threading
+
     import sky
 
     sky_task = validate_task(task)
+    timed_out = threading.Event()
 
     def _run() -> LaunchResult:
         request_id = sky.launch(sky_task, cluster_name=cluster_name, _include_credentials=True)
         if detach:
             return LaunchResult(job_id=None, handle=None, credentials=None, request_id=str(request_id))
+        timer = None
+        if provision_timeout_s:
+            def _give_up() -> None:
+                timed_out.set()
+                try:
+                    sky.api_cancel(request_id)
+                except Exception:  # noqa: BLE001 - the teardown below still runs
+                    pass
+            timer = threading.Timer(provision_timeout_s, _give_up)
+            timer.daemon = True
+            timer.start()
         try:
             result = _stream(request_id, output)
         except KeyboardInterrupt:
+            if timer is not None:
+                timer.cancel()
             raise LaunchInterrupted(
                 f"interrupted: the launch of {cluster_name} goes on in SkyPilot's API server "
                 f"(request {str(request_id)[:8]})",
                 f"to stop it and any billing: sky api cancel {str(request_id)[:8]}; then "
                 f"`gpu-lol down {cluster_name}`") from None
+        except Exception:
+            if timed_out.is_set():
+                raise _provision_timed_out(cluster_name, provision_timeout_s, output) from None
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if timed_out.is_set():
+            raise _provision_timed_out(cluster_name, provision_timeout_s, output)
         credentials = None
         if isinstance(result, tuple) and len(result) == 3:
             job_id, handle, credentials = result
@@ -616,6 +651,81 @@ def launch(task: dict[str, Any], cluster_name: str, *, detach: bool = False, out
                             request_id=str(request_id))
 
     return call(_run, explain_kw=explain_kw)
+
+
+def _provision_timed_out(cluster_name: str, timeout_s: float | None, output=None) -> ProvisionTimeout:
+    """Tear down what the cancelled launch left; the error says what happened."""
+    import sky
+
+    minutes = (timeout_s or 0) / 60
+    torn = "torn down"
+    try:
+        _stream(sky.down(cluster_name), output)
+    except Exception as exc:  # noqa: BLE001 - say so: the user must check
+        if "does not exist" not in str(exc).lower():
+            torn = f"NOT torn down ({clean_message(exc, 120)})"
+    return ProvisionTimeout(
+        f"{cluster_name} was still provisioning after {minutes:g} min: the launch was cancelled and the "
+        f"cluster {torn}, so nothing bills while never starting",
+        "try again later or another GPU/provider (--gpu, --cloud), or a longer --provision-timeout"
+        + ("" if torn == "torn down" else f"; then `gpu-lol down {cluster_name}`"))
+
+
+class _TailCapture:
+    """A text stream that passes SkyPilot's log lines on live and keeps the last ones."""
+
+    def __init__(self, out, keep: int = 25):
+        import collections
+
+        self._out = out
+        self._partial = ""
+        self.last = collections.deque(maxlen=keep)
+
+    def write(self, text: str) -> int:
+        self._out.write(text)
+        self._partial += text
+        *lines, self._partial = self._partial.split("\n")
+        self.last.extend(line for line in lines if line.strip())
+        return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._out.flush()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def lines(self) -> list[str]:
+        tail = list(self.last)
+        if self._partial.strip():
+            tail.append(self._partial)
+        return tail
+
+
+@dataclass
+class JobOutcome:
+    exit_code: int  # SkyPilot's JobExitCode: 0 succeeded, 100 failed, 101 not finished, 103 cancelled
+    last_lines: list[str]
+
+
+def follow_job(cluster_name: str, job_id: int | None, *, output=None) -> JobOutcome:
+    """Follow the job's log (SkyPilot 0.14 runs setup as the first part of the first job) live
+    to ``output`` until it ends; its exit code and last lines."""
+    import sky
+
+    capture = _TailCapture(output if output is not None else sys.stderr)
+
+    def _run() -> int:
+        return sky.tail_logs(cluster_name, job_id, follow=True, output_stream=capture)
+
+    code = call(_run, explain_kw={"what": f"the setup log of {cluster_name}"})
+    try:
+        code = int(code if code is not None else 0)
+    except (TypeError, ValueError):
+        code = 100
+    return JobOutcome(exit_code=code, last_lines=capture.lines())
 
 
 def ssh_config_path(cluster_name: str) -> Path:

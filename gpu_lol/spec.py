@@ -51,6 +51,7 @@ class EnvironmentSpec:
     providers: list[str] = field(default_factory=lambda: list(PROVIDERS))
     idle_minutes: int = DEFAULT_IDLE_MINUTES
     spot: bool = False
+    lock: bool = False  # setup_commands install a resolved lock (gpu-lol init --lock); not re-resolved
     version: int = SPEC_VERSION
 
     @property
@@ -61,8 +62,8 @@ class EnvironmentSpec:
         """Plain data in the field order of ``.gpu-lol.yaml`` (version first)."""
         out: dict[str, Any] = {"version": self.version}
         for f in fields(self):
-            if f.name == "version":
-                continue
+            if f.name == "version" or (f.name == "lock" and not self.lock):
+                continue  # `lock` is written only when set
             value = getattr(self, f.name)
             if isinstance(value, ModelInfo):
                 value = value.to_dict()

@@ -27,6 +27,8 @@ def isolated_home(tmp_path_factory, monkeypatch):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GPU_LOL_HOME", str(home / ".gpu-lol"))
+    # no test reaches the package index unless it asks to (tests/test_resolve.py does)
+    monkeypatch.setenv("GPU_LOL_RESOLVE", "off")
     return home
 
 

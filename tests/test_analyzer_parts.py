@@ -293,20 +293,64 @@ class Req:
 
 @pytest.mark.parametrize("pins,expected", [
     (["torch==2.8.0"], "torch280"), (["torch>=2.4,<2.6"], "torch251"), (["torchvision==0.20.1"], "torch25"),
-    ([], "torch291"), (["torch==1.13.1"], "torch291"),
+    ([], "2.6.0-cuda12.4"), (["torch==1.13.1"], "1.13.1-cuda11.6"), (["torch==1.11.0"], "1.11.0-cuda11.3"),
 ])
-def test_runpod_image_matches_the_torch_pin(pins, expected):
+def test_image_matches_the_torch_pin(pins, expected):
     choice = image.choose("training", [Req(p) for p in pins], [], [], {"torch"})
-    assert choice.image.startswith("runpod/pytorch:") and expected in choice.image
-    if pins == ["torch==1.13.1"]:
-        assert choice.provides == {}  # the pinned torch is installed on top
+    assert expected in choice.image
+    assert choice.python_version == image.python_of(choice.image)  # the Python the image really has
+    assert any("needs NVIDIA driver" in r for r in choice.reasons)  # the plan says which driver
+
+
+def test_no_pin_prefers_a_cuda_12_4_image_and_a_pin_that_needs_newer_gets_it():
+    assert "cuda12.4" in image.choose("training", [], [], [], {"torch"}).image
+    newer = image.choose("training", [Req("torch>=2.7")], [], [], {"torch"})
+    assert "cu128" in newer.image and any("driver 570+" in r for r in newer.reasons)
+    assert image.choose("training", [Req("torch==2.99")], [], [], {"torch"}).provides == {}  # installed on top
+
+
+def test_the_repos_python_picks_among_images_with_its_torch():
+    ev = Evidence("environment.yml", 3, "python=3.8.5")
+    sd = image.choose("training", [Req("torch==1.11.0")], [], [("3.8", ev)], {"torch"})
+    assert sd.python_version == "3.8" and "1.11.0" in sd.image
+    ev = Evidence("setup.py", 3, "python_requires")
+    py310 = image.choose("training", [Req("torch>=2.4,<2.6")], [], [(">=3.8,<3.11", ev)], {"torch"})
+    assert py310.python_version == "3.10" and py310.image.startswith("runpod/pytorch:0.7.0")
+    # a wish no image with that torch has: the image's own Python is reported, with a warning
+    odd = image.choose("training", [Req("torch==2.9.1")], [], [("3.9", Evidence("x", 1, "3.9"))], {"torch"})
+    assert odd.python_version == "3.12" and odd.warnings
+
+
+def test_image_python_table():
+    for row in image._table()["pytorch"]:
+        assert image.python_of(row["image"]) == row["python"]
+        assert image.provides_of(row["image"])["torch"] == row["torch"]
+        assert row["driver"] == image._table()["cuda_driver"][row["cuda"]]
+    assert image.python_of("nvidia/cuda:11.8.0-devel-ubuntu20.04") == "3.8"
+    assert image.python_of("nvidia/cuda:12.4.1-runtime-ubuntu22.04") == "3.10"
+    assert image.python_of("python:3.11-slim") == "3.11"
+    assert image.python_of("something/else") is None
+    rows = image.images_for_python(["3.11"], [">=2.4"])
+    assert rows and all(r["python"] == "3.11" for r in rows)
+
+
+def test_dockerfile_image_gets_the_python_and_pip_bootstrap_its_dockerfile_uses():
+    ev = Evidence("Dockerfile", 1, "FROM nvidia/cuda:12.2.0-runtime-ubuntu20.04")
+    fast = image.choose("inference", [], [("nvidia/cuda:12.2.0-runtime-ubuntu20.04", ev)], [], {"torch"},
+                        system_packages=["python3.9", "curl"])
+    assert fast.python_version == "3.9" and fast.python_exe == "python3.9"
+    assert any("get-pip.py | python3.9" in c for c in fast.bootstrap)
+    assert any("python3.9 -m ensurepip" in c for c in fast.bootstrap)
+    assert "curl" not in fast.system_packages and "ca-certificates" in fast.system_packages
+    plain = image.choose("inference", [], [("nvidia/cuda:11.8.0-devel-ubuntu20.04", ev)], [], {"torch"})
+    assert plain.python_version == "3.8" and plain.python_exe == "python3" and "python3-pip" in plain.system_packages
 
 
 def test_dockerfile_cuda_image_wins_and_cpu_gets_slim_python():
     ev = Evidence("Dockerfile", 1, "FROM ...")
     assert image.choose("inference", [], [("nvidia/cuda:12.4.1-runtime-ubuntu22.04", ev)], [], {"torch"}).image == \
         "nvidia/cuda:12.4.1-runtime-ubuntu22.04"
-    assert image.choose("inference", [], [("ubuntu:22.04", ev)], [], {"torch"}).image.startswith("runpod/pytorch")
+    assert image.row_for(image.choose("inference", [], [("ubuntu:22.04", ev)], [], {"torch"}).image)
     cpu = image.choose("cpu", [], [], [(">=3.10", ev)], set())
     assert cpu.image == "python:3.12-slim" and cpu.python_version == "3.12"
     tf = image.choose("training", [Req("tensorflow==2.16.1")], [], [], {"tensorflow"})

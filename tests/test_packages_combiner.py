@@ -44,13 +44,14 @@ def test_precedence_first_file_owns_a_name_and_keeps_its_marker_variants():
     r = report_for("precedence")
     assert [(q.text, q.evidence.cite(), q.source) for q in r.requirements] == [
         ('torch==2.1.0; sys_platform == "linux"', "requirements.txt:1", "requirements"),
-        ('torch==2.1.0+cpu; sys_platform == "darwin"', "requirements.txt:2", "requirements"),
+        # the darwin line is dropped (a Linux machine never installs it), with a warning
         # requirements.txt owns numpy but leaves it bare: pyproject's pin refines it
         ("numpy>=1.26", "pyproject.toml:3", "pyproject"),
         ("pandas", "pyproject.toml:3", "pyproject"),
         ("scikit-learn", "Dockerfile:2", "dockerfile"),  # Dockerfile's torch==1.13 loses
     ]
     assert r.sources == ["requirements.txt", "pyproject.toml", "Dockerfile"]
+    assert any("requirements.txt:2" in w and "excludes" not in w and "false on Linux" in w for w in r.warnings)
     # `pip install selfpkg[train]` names the repo itself: its extra is requested
     assert r.project_name == "SelfPkg"
     assert [(x, e.cite()) for x, e in r.extras_requested] == [("train", "Dockerfile:2")]

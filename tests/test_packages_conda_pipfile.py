@@ -89,11 +89,12 @@ def test_pipfile():
         ("numpy==1.26.0", "Pipfile:13"),
         ("torch>=2.0", "Pipfile:14"),
         ("uvicorn[standard]>=0.27", "Pipfile:15"),
-        ("pywin32; sys_platform == 'win32'", "Pipfile:16"),
+        # Pipfile:16 `pywin32; sys_platform == 'win32'` is dropped: never on a Linux machine
         ("mylib @ git+https://github.com/org/mylib.git@main", "Pipfile:17"),
         ("scipy==1.11.0", "Pipfile:18"),  # a bare version means ==
     ]
     assert all(q.source == "pipfile" for q in r.requirements)
+    assert any("Pipfile:16" in w and "pywin32" in w for w in r.warnings)
     assert [q.text for q in r.dev["dev-packages"]] == ["pytest"]
     assert [(v, e.cite()) for v, e in r.python_versions] == [("3.11", "Pipfile:24")]
     # the PyPI source is not an extra index; the PyTorch one is

@@ -37,7 +37,7 @@ def analyze(path: str | Path = ".", *, use_llm: bool | None = None) -> Analysis:
     loaded = config_file.load(cfg_path) if cfg_path else None
     overrides = dict(loaded.data) if loaded else {}
     overrides.pop("version", None)
-    fields = [f for f in EnvironmentSpec.field_names() if f != "version"]
+    fields = [f for f in EnvironmentSpec.field_names() if f not in ("version", "lock")]  # lock: optional
     if loaded and all(f in overrides for f in fields):
         spec = EnvironmentSpec.from_dict(overrides)
         return Analysis(spec=spec, reasoning=[f"every field comes from {cfg_path.name}"], source="config",
@@ -51,6 +51,7 @@ def analyze(path: str | Path = ".", *, use_llm: bool | None = None) -> Analysis:
             analysis.config_fields = list(overrides)
             analysis = llm.refine(index, analysis)
     spec, notes = guardrails.finalize(analysis.spec, shardable=True, fixed=frozenset(overrides))
+    spec.lock = bool(overrides.get("lock", spec.lock))  # setup_commands install a committed lock
     analysis.spec = spec
     analysis.warnings.extend(n for n in notes if n not in analysis.warnings)
     if loaded:

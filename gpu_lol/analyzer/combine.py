@@ -239,8 +239,10 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
             origin = "imports (no package file declares any)" if found.packages.from_imports else \
                 ", ".join(found.packages.sources[:4])
             reasoning.append(f"packages: {len(reqs)} from {origin}")
-    choice_img = image_mod.choose(workload, reqs, found.packages.docker_images, found.packages.python_versions,
-                                  set(found.frameworks.families))
+    extra_reqs = found.packages.extras_requirements() if hasattr(found.packages, "extras_requirements") else []
+    choice_img = image_mod.choose(workload, reqs + extra_reqs, found.packages.docker_images, found.packages.python_versions,
+                                  set(found.frameworks.families),
+                                  system_packages=[p for p, _ in found.packages.system_packages])
     spec.base_image = overrides.get("base_image", choice_img.image)
     if "base_image" not in overrides:
         reasoning.extend(choice_img.reasons)
@@ -252,16 +254,20 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
         spec.setup_commands = list(overrides["setup_commands"])
     else:
         extras = [name for name, _ in found.packages.extras_requested]
-        plan = setup_commands.build(requirements, provides=provides, python=setup_commands.python_for(spec.base_image),
+        own_image = spec.base_image == choice_img.image
+        python_exe = (choice_img.python_exe if own_image else None) or setup_commands.python_for(spec.base_image)
+        plan = setup_commands.build(requirements, provides=provides, python=python_exe,
                                     index_options=[(flag, url) for flag, url, _ in found.packages.index_urls
                                                    if workload == "cpu" or "/whl/cpu" not in url],
                                     constraints=[path for path, _ in found.packages.constraints],
-                                    install_package=found.packages.is_package, extras=extras)
-        spec.setup_commands = plan.commands
+                                    install_package=found.packages.is_package, extras=extras,
+                                    build_flags=getattr(found.packages, "build_flags", None))
+        spec.setup_commands = (list(choice_img.bootstrap) if own_image else []) + plan.commands
         reasoning.extend(f"setup: {r}" for r in plan.reasons)
         if found.packages.is_package and found.packages.package_evidence:
             reasoning.append(f"setup: installs the repo itself (pip install -e .) — {found.packages.package_evidence}")
-    spec.system_packages = overrides.get("system_packages", _dedupe([p for p, _ in found.packages.system_packages]))
+    spec.system_packages = overrides.get("system_packages", _dedupe([p for p, _ in found.packages.system_packages]
+                                                                    + choice_img.system_packages))
     spec.asset_links = overrides.get("asset_links", [])
     spec.envs = overrides.get("envs", {})
     spec.ports = overrides.get("ports", _ports(main_cmds[:4], workload))

@@ -129,6 +129,29 @@ class PackageReport:
     local_installs: list[tuple[str, Evidence]] = field(default_factory=list)  # repo sub-paths pip installs
     project_name: str | None = None  # the repo's own distribution name when it is a package
     from_subdirs: bool = False  # requirements came from subdirectory sources (root declared none)
+    build_flags: dict[str, list[str]] = field(default_factory=dict)  # requirement -> `--no-build-isolation`...
+
+    def extras_requirements(self) -> list[DeclaredRequirement]:
+        """What the requested extras install (``pip install -e '.[all]'``), an extra that names
+        the project's own extras (``all = ["flux[torch]"]``) followed: a torch pin there is a
+        torch pin for the image."""
+        own = _canon(self.project_name) if self.project_name else None
+        out: list[DeclaredRequirement] = []
+        todo = [name for name, _ in self.extras_requested]
+        seen: set[str] = set()
+        while todo:
+            group = todo.pop(0)
+            key = _canon(group)
+            if key in seen:
+                continue
+            seen.add(key)
+            entries = next((v for k, v in self.optional.items() if _canon(k) == key), [])
+            for req in entries:
+                if own and name_of(req.text) == own:
+                    todo.extend(_extras_of(req.text))
+                elif req not in out:
+                    out.append(req)
+        return out
 
 
 # ---- file naming: which files are which source, and which variants -------------------------
@@ -325,6 +348,7 @@ class Collector:
         self.scanned: set[str] = set()  # requirement files read because of where they are
         self.declared_runtime: set[str] = set()  # requirement files a runtime declaration names
         self.declared_optional: set[str] = set()  # ... and files an optional/extra group names
+        self.build_flags: dict[str, list[str]] = {}  # requirement text -> pip build flags it came with
 
     # -- requirements
     def add_requirement(self, text: str, ev: Evidence, source: str, target=RUNTIME) -> bool:
@@ -340,6 +364,12 @@ class Collector:
             return False
         if source in COMMAND_SOURCES and name_of(text) in _TOOLING and _is_bare(text):
             return False  # `pip install -U pip setuptools wheel uv` is tooling, not the repo's needs
+        other_platform = not_for_linux(text)
+        if other_platform:
+            if target != RUNTIME:
+                return False  # a platform file or group: not installed anyway, nothing to say
+            self.warn(ev, f"dropped '{_short(text)}': {other_platform}; the machine is Linux x86_64 with CUDA")
+            return False
         fixed = _fix_name(text)
         if fixed != text:
             self.warn(ev, f"'{_short(text)}' cannot be installed from PyPI under that name; "
@@ -353,6 +383,10 @@ class Collector:
             bucket = self.optional if kind == "optional" else self.dev
             bucket.setdefault(group, []).append(entry)
         return True
+
+    def add_build_flags(self, text: str, flags: Iterable[str]) -> None:
+        have = self.build_flags.setdefault(text, [])
+        have.extend(f for f in flags if f not in have)
 
     def add_extra_request(self, extras: Iterable[str], ev: Evidence) -> None:
         for extra in extras:
@@ -452,6 +486,48 @@ class Collector:
         for w in other.warnings:
             if w not in self.warnings:
                 self.warnings.append(w)
+        for text, flags in other.build_flags.items():
+            self.add_build_flags(text, flags)
+
+
+_OTHER_WHEEL_RE = re.compile(r"(?i)[-_.](win_amd64|win32|win_arm64|macosx_[0-9a-z_]+|[a-z0-9_]*aarch64|[a-z0-9_]*arm64|"
+                             r"[a-z0-9_]*ppc64le|[a-z0-9_]*s390x)\.whl\b")
+_OTHER_ACCEL_RE = re.compile(r"(?i)(ascend|\bnpu\b|[-_]npu\b|rocm\d*|\bhip\b|habana|gaudi|\bxpu\b|intel-extension)")
+_OTHER_ACCEL_NAMES = frozenset({"torch-npu", "torch-xla", "torch-directml", "intel-extension-for-pytorch",
+                                "habana-torch-plugin", "optimum-habana", "tensorflow-macos", "tensorflow-metal",
+                                "mlx", "mlx-lm", "coremltools", "pytorch-triton-rocm", "onnxruntime-directml",
+                                "tensorflow-directml"})
+_LINUX_ENVS = [{"platform_system": "Linux", "sys_platform": "linux", "os_name": "posix",
+                "platform_machine": "x86_64", "implementation_name": "cpython",
+                "platform_python_implementation": "CPython", "python_version": v, "python_full_version": v + ".0",
+                "extra": ""}
+               for v in ("3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")]
+
+
+def not_for_linux(text: str) -> str | None:
+    """Why a requirement cannot be meant for a Linux x86_64 CUDA machine, or None: a marker
+    no Linux Python satisfies (``sys_platform == "win32"``), a wheel URL for another platform,
+    an Ascend/ROCm/XPU/Apple package or URL."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    url = text.split(" @ ", 1)[-1] if "://" in text else ""
+    if url and _OTHER_WHEEL_RE.search(url):
+        return "a wheel for another platform (" + _OTHER_WHEEL_RE.search(url).group(1) + ")"
+    if url and _OTHER_ACCEL_RE.search(url):
+        return "for another accelerator (" + _OTHER_ACCEL_RE.search(url).group(1) + ")"
+    try:
+        req = Requirement(text)
+    except InvalidRequirement:
+        return None
+    if _canon(req.name) in _OTHER_ACCEL_NAMES:
+        return "for another accelerator or platform"
+    if req.marker is not None:
+        try:
+            if not any(req.marker.evaluate(env) for env in _LINUX_ENVS):
+                return f"its marker ({req.marker}) is false on Linux x86_64 (any Python 3)"
+        except Exception:  # noqa: BLE001 - a marker packaging cannot evaluate: keep the line
+            return None
+    return None
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -600,9 +676,13 @@ def _collect_scope(col: Collector, index: FileIndex, files: list[RepoFile], root
         kinds[kind].append(f)
     if root_only:
         _python_version_files(col, index)
-    # 1. requirement files
+    # 1. requirement files (a requirements/ folder beside a root declaration: only the files
+    #    the install steps or the package metadata name; the others are optional groups)
+    unnamed = _unnamed_requirement_files(index, kinds) if root_only else set()
     for f, var in _ordered_requirement_files(kinds["requirements"]):
-        if var == "runtime":
+        if var == "runtime" and f.rel in unnamed:
+            req_files.parse_file(col, f.rel, ("optional", f.rel))
+        elif var == "runtime":
             col.scanned.add(f.rel)
             req_files.parse_file(col, f.rel, RUNTIME)
     for f, var in _ordered_requirement_files(kinds["requirements"]):
@@ -642,6 +722,33 @@ def _collect_scope(col: Collector, index: FileIndex, files: list[RepoFile], root
             shell_installs.parse_script(col, f.rel)
     for f in sorted(kinds["readme"], key=lambda f: (f.depth, not f.name.lower().startswith("readme"), f.rel)):
         shell_installs.parse_readme(col, f.rel)
+
+
+def _unnamed_requirement_files(index: FileIndex, kinds: dict[str, list]) -> set[str]:
+    """Files in ``requirements/`` that nothing names, when the repo has a root declaration
+    (``requirements.txt``, ``pyproject.toml``, ``setup.py``, ``setup.cfg``): LLaMA-Factory's
+    ``requirements/vllm.txt``, ``requirements/npu.txt``... are what other install paths use, not
+    the main one (``pip install -e .`` plus the extras file the README names)."""
+    req_dir = [f for f in kinds["requirements"] if f.depth == 1]
+    root_decl = any(f.depth == 0 for f in kinds["requirements"]) or any(
+        f.depth == 0 for k in ("pyproject", "setup.py", "setup.cfg") for f in kinds[k])
+    if not req_dir or not root_decl:
+        return set()
+    texts = []
+    for k in ("readme", "shell", "dockerfile", "pyproject", "setup.py", "setup.cfg", "requirements"):
+        for f in kinds[k]:
+            if k == "requirements" and f.depth != 0:
+                continue
+            text = index.text(f.rel)
+            if text:
+                texts.append(text)
+    blob = "\n".join(texts)
+    named = set()
+    for f in req_dir:
+        if f.rel in blob or re.search(r"(?<![\w/.-])" + re.escape(f.name) + r"(?![\w.-])", blob):
+            named.add(f.rel)
+    # requirement files a named one includes (`-r base.txt`) are read through it anyway
+    return {f.rel for f in req_dir} - named
 
 
 def _python_version_files(col: Collector, index: FileIndex) -> None:
@@ -782,6 +889,8 @@ def _finish(col: Collector, index: FileIndex) -> PackageReport:
     report.conda_only = list(col.conda_only)
     report.local_installs = list(col.local_installs)
     report.warnings = list(col.warnings)
+    kept = {r.text for r in report.requirements}
+    report.build_flags = {text: list(flags) for text, flags in col.build_flags.items() if text in kept}
     return report
 
 

@@ -51,14 +51,21 @@ def provided_by_image(requirement: str, provides: dict[str, str]) -> bool:
 
 def build(requirements: list[str], *, provides: dict[str, str] | None = None,
           index_options: list[tuple[str, str]] | None = None, constraints: list[str] | None = None,
-          install_package: bool = False, extras: list[str] | None = None, python: str = "python") -> SetupPlan:
+          install_package: bool = False, extras: list[str] | None = None, python: str = "python",
+          build_flags: dict[str, list[str]] | None = None) -> SetupPlan:
+    """The pip commands: the requirements in one command, the repo itself (``-e .``), then the
+    requirements that came with build flags (``flash-attn --no-build-isolation``), each group
+    with its flags, after everything they build against is installed."""
     provides = provides or {}
     pip = f"{python} -m pip install"
     plan = SetupPlan()
     to_install = []
+    flagged: dict[tuple[str, ...], list[str]] = {}
     for req in requirements:
         if provided_by_image(req, provides):
             plan.skipped.append(req)
+        elif build_flags and build_flags.get(req):
+            flagged.setdefault(tuple(build_flags[req]), []).append(req)
         else:
             to_install.append(req)
     if plan.skipped:
@@ -75,4 +82,8 @@ def build(requirements: list[str], *, provides: dict[str, str] | None = None,
     if install_package:
         target = "." if not extras else ".[" + ",".join(sorted(set(extras))) + "]"
         plan.commands.append(f"{pip} -e {shlex.quote(target)}")
+    for flags, reqs in flagged.items():
+        plan.commands.append(" ".join([pip] + [shlex.quote(o) for o in options] + [shlex.quote(f) for f in flags]
+                                      + [shlex.quote(r) for r in reqs]))
+        plan.reasons.append(f"{', '.join(reqs)} installed last with {' '.join(flags)}, as the repo's install steps say")
     return plan

@@ -212,6 +212,22 @@ def _pick(col: Collector, ctx: CommandContext, path: str) -> str | None:
 def pip_install_args(col: Collector, args: list[str], ev: Evidence, ctx: CommandContext,
                      target=RUNTIME) -> None:
     """The arguments after ``pip install``."""
+    before = len(col.runtime)
+    _pip_install_args(col, args, ev, ctx, target)
+    # build flags the command gives (`pip install flash-attn --no-build-isolation`) stay with
+    # the requirements it names: setup installs them in a command of their own with the flag
+    flags = [f for f in BUILD_FLAGS if f in args]
+    if flags and target == RUNTIME:
+        for entry in col.runtime[before:]:
+            col.add_build_flags(entry.req.text, flags)
+
+
+# pip flags that change how a requirement builds; kept with the requirements they came with
+BUILD_FLAGS = ("--no-build-isolation", "--no-use-pep517", "--use-pep517")
+
+
+def _pip_install_args(col: Collector, args: list[str], ev: Evidence, ctx: CommandContext,
+                      target=RUNTIME) -> None:
     i = 0
     while i < len(args):
         raw = args[i]

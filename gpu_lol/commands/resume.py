@@ -16,7 +16,7 @@ from gpu_lol.commands.up import launch_flags
 @click.argument("spec_path", metavar="[SPEC]", required=False, type=click.Path(path_type=Path))
 @launch_flags
 def resume_command(spec_path: Path | None, dry_run: bool, as_json: bool, yes: bool, name: str | None,
-                   detach: bool, envs: tuple[str, ...]) -> int:
+                   detach: bool, envs: tuple[str, ...], provision_timeout: float = 15.0) -> int:
     """Launch exactly what .gpu-lol.yaml says (no analysis, no overrides).
 
     \b
@@ -32,5 +32,6 @@ def resume_command(spec_path: Path | None, dry_run: bool, as_json: bool, yes: bo
     from gpu_lol.launch import LaunchOptions, load_spec_file
 
     spec_file, spec = load_spec_file(spec_path)
-    options = LaunchOptions(name=name, envs=list(envs), detach=detach, auto_template=False)
+    options = LaunchOptions(name=name, envs=list(envs), detach=detach, auto_template=False, keep_image=True,
+                            provision_timeout_min=provision_timeout or None)
     return plan_and_launch(spec_file.parent, spec, options, dry_run=dry_run, as_json=as_json, yes=yes)

@@ -31,6 +31,9 @@ def launch_flags(func):
         click.option("--env", "envs", multiple=True, metavar="KEY=VALUE",
                      help="Environment variable on the machine (repeatable); KEY alone takes the value "
                           "from your shell. Secret-looking names go as SkyPilot secrets."),
+        click.option("--provision-timeout", "provision_timeout", type=click.FloatRange(min=0), default=15.0,
+                     show_default=True, metavar="MINUTES",
+                     help="Cancel and tear down a launch still provisioning after this many minutes (0: wait)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -60,7 +63,7 @@ def up_command(path: Path, dry_run: bool, as_json: bool, yes: bool, name: str | 
                envs: tuple[str, ...], gpu: str | None, gpus: int | None, idle_minutes: int | None,
                spot: bool | None, assets: tuple[str, ...], template: str | None, ports: tuple[str, ...],
                clouds: tuple[str, ...], no_llm: bool, host: str | None, identity: str | None,
-               workdir: str | None) -> int:
+               workdir: str | None, provision_timeout: float = 15.0) -> int:
     """Launch a GPU machine that fits this repo.
 
     \b
@@ -85,23 +88,25 @@ def up_command(path: Path, dry_run: bool, as_json: bool, yes: bool, name: str | 
     options = LaunchOptions(
         gpu=gpu, gpus=gpus, name=name, idle_minutes=idle_minutes, spot=spot, assets=list(assets),
         template=template, envs=list(envs), ports=[_port(p) for p in ports], clouds=list(clouds),
-        detach=detach)
+        detach=detach, provision_timeout_min=provision_timeout or None)
     from gpu_lol.launch import check_options
 
     check_options(options)  # bad flags fail before the analysis (and any LLM call)
-    spec = analyzed_spec(repo, use_llm=not no_llm, quiet=as_json)
+    spec = analyzed_spec(repo, use_llm=not no_llm, quiet=as_json, options=options)
     if host:
         return _up_host(repo, spec, options, host=host, identity=identity, workdir=workdir,
                         dry_run=dry_run, as_json=as_json, yes=yes)
     return plan_and_launch(repo, spec, options, dry_run=dry_run, as_json=as_json, yes=yes)
 
 
-def analyzed_spec(repo: Path, *, use_llm: bool, quiet: bool):
+def analyzed_spec(repo: Path, *, use_llm: bool, quiet: bool, options=None):
     """The repo's spec from the analyzer (which applies .gpu-lol.yaml); warnings on stderr."""
     from gpu_lol.analyzer import analyze
     from gpu_lol.console import warn
 
     analysis = analyze(repo, use_llm=use_llm)
+    if options is not None and "base_image" in analysis.config_fields:
+        options.keep_image = True  # the user's image: a conflict is refused, not switched
     for message in analysis.warnings:
         warn(message)
     if not quiet and analysis.source:
@@ -185,7 +190,11 @@ def _show_outcome(outcome) -> None:
         where = f" on {outcome.cluster.provider}"
         if outcome.cluster.price_hr is not None:
             where += f" at ${outcome.cluster.price_hr:.2f}/hr"
-    console.print(f"[green]{name} is up{_escape(where)}.[/green]")
+    if outcome.setup_exit is None:
+        console.print(f"[green]{name} is up{_escape(where)}[/green] (setup was not followed; "
+                      f"`gpu-lol logs {name}` shows it).")
+    else:
+        console.print(f"[green]{name} is ready{_escape(where)}: setup succeeded.[/green]")
     if outcome.ssh_config is None:
         console.print(f"[yellow]warning:[/yellow] no SSH config yet; run `gpu-lol info {name}` to write it")
     for hint in connect_hints(name):
