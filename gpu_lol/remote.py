@@ -9,8 +9,11 @@ A target (a SkyPilot cluster or the user's own host) becomes an ``ssh`` argv:
   included after it, so jump hosts and aliases defined there still work.
 
 Every call shares one master connection per machine (``ControlMaster``/``ControlPersist``, the
-socket under ``$GPU_LOL_HOME``), so repeated commands skip the handshake. Non-interactive calls
-use ``BatchMode`` and a connect timeout: they fail fast instead of prompting.
+socket under ``$GPU_LOL_HOME``), so repeated commands skip the handshake. The socket is keyed on
+the target (its name, its ssh config file and that file's contents) as well as ``%C``: clusters
+that run in a container on their VM (Lambda) all get ``HostName localhost``, ``Port 10022`` and
+a ProxyCommand, so ``%C`` alone would hand cluster B's commands to cluster A's connection.
+Non-interactive calls use ``BatchMode`` and a connect timeout: they fail fast instead of prompting.
 
 Commands run as ``bash --login -c SCRIPT`` (the login profile loads the image's environment, as
 SkyPilot does for its own commands) after ``cd`` into the workdir, with the host's virtualenv
@@ -43,9 +46,11 @@ CONNECT_TIMEOUT_S = 15
 CONTROL_PERSIST = "10m"
 SSH_EXIT_ERROR = 255
 # ssh appends ".XXXXXXXXXXXXXXXX" to the control path while it creates the socket; Unix socket
-# paths hold 104 bytes on macOS (108 on Linux). %C expands to 40 hex characters.
+# paths hold 104 bytes on macOS (108 on Linux). A socket name is 16 hex characters of the
+# target's own key, a dash and %C (40 hex characters).
 _SOCKET_PATH_MAX = 104
-_CONTROL_NAME_LEN = 40 + 17 + 1
+_TARGET_KEY_LEN = 16
+_CONTROL_NAME_LEN = _TARGET_KEY_LEN + 1 + 40 + 17 + 1
 # Where a host target keeps gpu-lol's own files, relative to its workdir.
 HOST_META_DIR = ".gpu-lol"
 
@@ -215,13 +220,30 @@ def control_dir() -> Path | None:
     return short
 
 
-def ssh_options(*, batch: bool, multiplex: bool = True, connect_timeout: int = CONNECT_TIMEOUT_S) -> list[str]:
+def control_key(ep: Endpoint) -> str:
+    """The part of the control socket's name that belongs to one target: its name, alias, ssh
+    config path and that config's text (a relaunched cluster gets a new config, so a new key)."""
+    try:
+        text = ep.config_file.read_bytes()
+    except OSError:
+        text = b""
+    digest = hashlib.sha256()
+    for part in (ep.target.kind, ep.target.name, ep.alias, str(ep.config_file)):
+        digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    digest.update(text)
+    return digest.hexdigest()[:_TARGET_KEY_LEN]
+
+
+def ssh_options(*, batch: bool, multiplex: bool = True, connect_timeout: int = CONNECT_TIMEOUT_S,
+                key: str | None = None) -> list[str]:
+    """Common ssh options. ``key`` (see :func:`control_key`) names the target's master socket;
+    without one there is no multiplexing (a socket keyed on %C alone could cross clusters)."""
     opts = ["-o", f"ConnectTimeout={int(connect_timeout)}", "-o", "LogLevel=ERROR"]
     if batch:
         opts += ["-o", "BatchMode=yes"]
-    directory = control_dir() if multiplex else None
+    directory = control_dir() if multiplex and key else None
     if directory is not None:
-        opts += ["-o", "ControlMaster=auto", "-o", f"ControlPath={directory}/%C",
+        opts += ["-o", "ControlMaster=auto", "-o", f"ControlPath={directory}/{key}-%C",
                  "-o", f"ControlPersist={CONTROL_PERSIST}"]
     else:
         opts += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
@@ -229,7 +251,8 @@ def ssh_options(*, batch: bool, multiplex: bool = True, connect_timeout: int = C
 
 
 def _ssh_prefix(ep: Endpoint, *, batch: bool, connect_timeout: int = CONNECT_TIMEOUT_S) -> list[str]:
-    return ["ssh", "-F", str(ep.config_file), *ssh_options(batch=batch, connect_timeout=connect_timeout)]
+    return ["ssh", "-F", str(ep.config_file),
+            *ssh_options(batch=batch, connect_timeout=connect_timeout, key=control_key(ep))]
 
 
 def ssh_argv(target: Target, *, interactive: bool = False) -> list[str]:
