@@ -22,6 +22,14 @@ DEFAULT_COUNTS = (1, 2, 4, 8)
 SKY_CLOUD_DIRS = {"runpod": "runpod", "vast": "vast", "lambda": "lambda"}
 SOURCE_SKY = "skypilot-catalog"
 SOURCE_BUILTIN = "built-in table"
+# Vast names that SkyPilot's catalog fetcher merges over cards of different memory: it strips
+# PCIE/SXM4/SXM/NVL from Vast's own names (sky/catalog/data_fetchers/fetch_vast.py), so a launch
+# asking Vast for "A100" may land on a 40 GB A100 PCIe as well as an 80 GB SXM4. gpu-lol never
+# maps a card to one of these names: asking for A100-80GB must not get a 40 GB card.
+VAST_AMBIGUOUS = {
+    "A100": "Vast lists the 40 GB A100 PCIe and the 80 GB A100 PCIe/SXM4 under one name",
+}
+DISPLAY_NAMES = {"runpod": "RunPod", "vast": "Vast", "lambda": "Lambda"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,11 @@ def _parse_prices(gpu_id: str, raw: dict | None, providers: dict[str, str],
 @functools.lru_cache(maxsize=1)
 def all_gpus() -> tuple[GPU, ...]:
     rows = load_yaml("gpus.yaml")
+    for row in rows:
+        vast = (row.get("providers") or {}).get("vast")
+        if vast in VAST_AMBIGUOUS:
+            raise ValueError(f"gpus.yaml: {row['id']}: Vast's {vast!r} is ambiguous "
+                             f"({VAST_AMBIGUOUS[vast]}); leave Vast out for this card")
     return tuple(
         GPU(
             id=row["id"],
@@ -238,6 +251,28 @@ def offers(providers: list[str] | tuple[str, ...] | None = None) -> list[Offer]:
     return out
 
 
+def counts_by_provider(gpu_id: str, providers: list[str] | tuple[str, ...] | None = None
+                       ) -> dict[str, list[int]]:
+    """{provider: the GPU counts it rents this card in}, from the same source as the prices
+    (SkyPilot's cached catalog where present, else the built-in table); providers that do not
+    list the card are left out."""
+    out: dict[str, set[int]] = {}
+    for offer in offers(providers):
+        if offer.gpu_id == gpu_id:
+            out.setdefault(offer.provider, set()).add(offer.count)
+    wanted = list(providers) if providers else list(out)
+    return {p: sorted(out[p]) for p in wanted if p in out}
+
+
+def describe_counts(counts: dict[str, list[int]]) -> str:
+    """"RunPod 1, 2, 4 or 8; Lambda 8" for messages."""
+    def one(numbers: list[int]) -> str:
+        text = [str(n) for n in numbers]
+        return text[0] if len(text) == 1 else ", ".join(text[:-1]) + " or " + text[-1]
+
+    return "; ".join(f"{DISPLAY_NAMES.get(p, p)} {one(n)}" for p, n in counts.items() if n)
+
+
 def describe_sources(sources: set[str] | list[str]) -> str:
     kinds = set(sources)
     parts = []
@@ -293,6 +328,8 @@ def catalog_rows(providers: list[str] | tuple[str, ...] | None = None,
             "providers": offered,
             "provider_names": {p: names[p] for p in offered},
             "counts": counts,
+            "counts_by_provider": {p: sorted({o.count for o in gpu_offers if o.provider == p})
+                                   for p in offered},
             "price_source": describe_sources(sources) if sources else None,
             "not_offered": [p for p in names if p not in offered],
             "compute_capability": gpu.compute_capability,

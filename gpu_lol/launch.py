@@ -269,6 +269,21 @@ def provider_choices(spec: EnvironmentSpec) -> tuple[list[tuple[str, str | None]
                          f"{gpu.id} is on: {offered}; pass --cloud or pick another --gpu")
     if skipped:
         warnings.append(f"note: {gpu.id} is not offered on {', '.join(skipped)}")
+    # Only the providers that rent this count of the card (SkyPilot's cached catalog, else the
+    # built-in table): never a plan priced for a machine the cloud does not rent.
+    counts = catalog.counts_by_provider(gpu.id, [p for p, _ in out])
+    if counts:
+        from gpu_lol import selection
+
+        renting = [(p, a) for p, a in out if spec.gpu_count in counts.get(p, [])]
+        if not renting:
+            raise selection.count_error(gpu.id, spec.gpu_count, counts)
+        left_out = {p: n for p, n in counts.items() if spec.gpu_count not in n}
+        if left_out:
+            warnings.append(f"note: {spec.gpu_count}x {gpu.id} is not rented on "
+                            f"{', '.join(catalog.DISPLAY_NAMES.get(p, p) for p in left_out)} "
+                            f"({catalog.describe_counts(left_out)} only); left out")
+        out = [(p, a) for p, a in out if p not in left_out]
     return out, warnings
 
 
@@ -485,6 +500,11 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
     table, price_source = price_table(provider_ids)
     price_per_gpu = table.get(gpu.id) if gpu is not None else None
     cost = round(price_per_gpu * spec.gpu_count, 4) if price_per_gpu is not None else None
+    exact = [o.price_hr for o in catalog.offers(provider_ids)
+             if gpu is not None and o.gpu_id == gpu.id and o.count == spec.gpu_count]
+    if exact:  # the price of this count itself, not a per-card price from another size
+        cost = round(min(exact), 4)
+        price_per_gpu = round(cost / spec.gpu_count, 4)
 
     offers = None
     if check_offers:

@@ -9,8 +9,11 @@ A target (a SkyPilot cluster or the user's own host) becomes an ``ssh`` argv:
   included after it, so jump hosts and aliases defined there still work.
 
 Every call shares one master connection per machine (``ControlMaster``/``ControlPersist``, the
-socket under ``$GPU_LOL_HOME``), so repeated commands skip the handshake. Non-interactive calls
-use ``BatchMode`` and a connect timeout: they fail fast instead of prompting.
+socket under ``$GPU_LOL_HOME``), so repeated commands skip the handshake. The socket is keyed on
+the target (its name, its ssh config file and that file's contents) as well as ``%C``: clusters
+that run in a container on their VM (Lambda) all get ``HostName localhost``, ``Port 10022`` and
+a ProxyCommand, so ``%C`` alone would hand cluster B's commands to cluster A's connection.
+Non-interactive calls use ``BatchMode`` and a connect timeout: they fail fast instead of prompting.
 
 Commands run as ``bash --login -c SCRIPT`` (the login profile loads the image's environment, as
 SkyPilot does for its own commands) after ``cd`` into the workdir, with the host's virtualenv
@@ -43,9 +46,11 @@ CONNECT_TIMEOUT_S = 15
 CONTROL_PERSIST = "10m"
 SSH_EXIT_ERROR = 255
 # ssh appends ".XXXXXXXXXXXXXXXX" to the control path while it creates the socket; Unix socket
-# paths hold 104 bytes on macOS (108 on Linux). %C expands to 40 hex characters.
+# paths hold 104 bytes on macOS (108 on Linux). A socket name is 16 hex characters of the
+# target's own key, a dash and %C (40 hex characters).
 _SOCKET_PATH_MAX = 104
-_CONTROL_NAME_LEN = 40 + 17 + 1
+_TARGET_KEY_LEN = 16
+_CONTROL_NAME_LEN = _TARGET_KEY_LEN + 1 + 40 + 17 + 1
 # Where a host target keeps gpu-lol's own files, relative to its workdir.
 HOST_META_DIR = ".gpu-lol"
 
@@ -215,13 +220,30 @@ def control_dir() -> Path | None:
     return short
 
 
-def ssh_options(*, batch: bool, multiplex: bool = True, connect_timeout: int = CONNECT_TIMEOUT_S) -> list[str]:
+def control_key(ep: Endpoint) -> str:
+    """The part of the control socket's name that belongs to one target: its name, alias, ssh
+    config path and that config's text (a relaunched cluster gets a new config, so a new key)."""
+    try:
+        text = ep.config_file.read_bytes()
+    except OSError:
+        text = b""
+    digest = hashlib.sha256()
+    for part in (ep.target.kind, ep.target.name, ep.alias, str(ep.config_file)):
+        digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    digest.update(text)
+    return digest.hexdigest()[:_TARGET_KEY_LEN]
+
+
+def ssh_options(*, batch: bool, multiplex: bool = True, connect_timeout: int = CONNECT_TIMEOUT_S,
+                key: str | None = None) -> list[str]:
+    """Common ssh options. ``key`` (see :func:`control_key`) names the target's master socket;
+    without one there is no multiplexing (a socket keyed on %C alone could cross clusters)."""
     opts = ["-o", f"ConnectTimeout={int(connect_timeout)}", "-o", "LogLevel=ERROR"]
     if batch:
         opts += ["-o", "BatchMode=yes"]
-    directory = control_dir() if multiplex else None
+    directory = control_dir() if multiplex and key else None
     if directory is not None:
-        opts += ["-o", "ControlMaster=auto", "-o", f"ControlPath={directory}/%C",
+        opts += ["-o", "ControlMaster=auto", "-o", f"ControlPath={directory}/{key}-%C",
                  "-o", f"ControlPersist={CONTROL_PERSIST}"]
     else:
         opts += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
@@ -229,7 +251,8 @@ def ssh_options(*, batch: bool, multiplex: bool = True, connect_timeout: int = C
 
 
 def _ssh_prefix(ep: Endpoint, *, batch: bool, connect_timeout: int = CONNECT_TIMEOUT_S) -> list[str]:
-    return ["ssh", "-F", str(ep.config_file), *ssh_options(batch=batch, connect_timeout=connect_timeout)]
+    return ["ssh", "-F", str(ep.config_file),
+            *ssh_options(batch=batch, connect_timeout=connect_timeout, key=control_key(ep))]
 
 
 def ssh_argv(target: Target, *, interactive: bool = False) -> list[str]:
@@ -479,15 +502,69 @@ def run(target: Target, command: list[str] | str, *, tty: bool = False, sync: bo
         pidfile = f"/tmp/gpu-lol-exec-{os.urandom(8).hex()}.pid"
         script = exec_script(ep, command, pidfile=pidfile)
         argv = _ssh_prefix(ep, batch=True) + ["-E", str(log.path), ep.alias, wrap_login(script)]
+    keepalive: list[subprocess.Popen] = []
+    started = None
+    if pidfile and needs_keepalive(ep.target):
+        def started() -> None:
+            keepalive.append(_start_keepalive(ep, pidfile))
     try:
-        rc = _stream(argv, ep, pidfile=pidfile, own_session=not tty, stdout=stdout)
+        rc = _stream(argv, ep, pidfile=pidfile, own_session=not tty, stdout=stdout, on_started=started)
         if rc == SSH_EXIT_ERROR and log.last_line():
             raise connection_error(ep, log.last_line())
         return rc
     except FileNotFoundError:
         raise OperationError("ssh is not installed", "install OpenSSH (the openssh-client package)") from None
     finally:
+        for proc in keepalive:
+            _stop_keepalive(proc)
         log.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Keeping a cluster busy while an inline command runs
+
+# SkyPilot's autostop (0.14, wait_for jobs_and_ssh) counts a cluster busy only while a SkyPilot
+# job runs or a process on a pty descended from sshd exists (sky/skylet/autostop_lib.py:
+# has_active_ssh_sessions, checked each minute by sky/skylet/events.py: StopEvent). An `exec`
+# without a terminal holds no pty, so a long command would count as idle and, with `down: true`
+# (RunPod, Lambda), the machine and its disk would go mid-run. While such a command runs,
+# a second session over the same master connection holds a pty: it waits for the command's
+# pidfile, then sleeps while that process lives, so it never outlives the command (and ends
+# with the local ssh when that goes: the pty hangs up).
+KEEPALIVE_POLL_S = 5
+_PIDFILE_WAIT_TICKS = 240  # x 0.25 s: how long the keep-alive waits for the command to start
+
+
+def needs_keepalive(target: Target) -> bool:
+    """Only SkyPilot clusters have an autostop to hold off (a host has none);
+    ``GPU_LOL_NO_KEEPALIVE=1`` turns it off."""
+    return target.kind == KIND_SKY and os.environ.get("GPU_LOL_NO_KEEPALIVE", "") in ("", "0")
+
+
+def keepalive_script(pidfile: str) -> str:
+    pf = shlex.quote(pidfile)
+    return (f"i=0; while [ ! -s {pf} ] && [ $i -lt {_PIDFILE_WAIT_TICKS} ]; do sleep 0.25; i=$((i+1)); done\n"
+            f"pid=$(cat {pf} 2>/dev/null) || exit 0\n"
+            f"while kill -0 \"$pid\" 2>/dev/null; do sleep {KEEPALIVE_POLL_S}; done\n")
+
+
+def _start_keepalive(ep: Endpoint, pidfile: str) -> subprocess.Popen:
+    # ControlMaster=no (the first -o wins): use the master the command's ssh opened, never
+    # become the master from a process that is killed at the end.
+    argv = (["ssh", "-o", "ControlMaster=no"] + _ssh_prefix(ep, batch=True)[1:]
+            + ["-tt", ep.alias, "exec bash -c " + shlex.quote(keepalive_script(pidfile))])
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _stop_keepalive(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 class _Interrupted(Exception):
@@ -495,8 +572,9 @@ class _Interrupted(Exception):
 
 
 def _stream(argv: list[str], ep: Endpoint, *, pidfile: str | None, own_session: bool,
-            stdout: Any = None) -> int:
-    """Run ssh with our stdio; forward interrupts to the remote process group."""
+            stdout: Any = None, on_started: Any = None) -> int:
+    """Run ssh with our stdio; forward interrupts to the remote process group.
+    ``on_started`` is called once ssh runs (the keep-alive session starts there)."""
     # Without a pty, ssh runs in its own session so a terminal Ctrl-C reaches only us: we pass
     # it on to the remote group and keep streaming until the remote command has exited.
     out_arg, out_pump = _output_target(sys.stdout if stdout is None else stdout)
@@ -507,6 +585,8 @@ def _stream(argv: list[str], ep: Endpoint, *, pidfile: str | None, own_session: 
     restore = _install_signal_handlers() if own_session else None
     interrupts = 0
     try:
+        if on_started is not None:
+            on_started()
         while True:
             try:
                 rc = proc.wait()

@@ -318,11 +318,13 @@ def _unoffered(needs: _Needs, gpu: catalog.GPU, count: int, provs: list[str],
         elsewhere = ", ".join(gpu.providers) or "no provider"
         problem = f"{gpu.id} is not offered on {', '.join(provs)} (offered on: {elsewhere})"
     else:
-        available = sorted({o.count for o in catalog.offers(listed) if o.gpu_id == gpu.id})
+        by_provider = catalog.counts_by_provider(gpu.id, listed)
+        if by_provider:
+            # The card is rentable, only not in this count: a usage error, not a plan that
+            # fails at launch ("no capacity") or is priced for a machine nobody rents.
+            raise count_error(gpu.id, count, by_provider)
         problem = (f"{gpu.id} is not offered as {count} GPU{'s' if count > 1 else ''} on "
-                   f"{', '.join(listed)}"
-                   + (f" (available counts: {', '.join(map(str, available))})" if available
-                      else " (not in the cached SkyPilot catalog)"))
+                   f"{', '.join(listed)} (not in the cached SkyPilot catalog)")
     need = needs(count) or 0.0
     price_each = gpu.price_hr
     warnings = [problem + f"; {_would_fit_text(free_fitting)}"]
@@ -336,6 +338,15 @@ def _unoffered(needs: _Needs, gpu: catalog.GPU, count: int, provs: list[str],
                     reason=f"{count}x {gpu.id} as requested (not offered by the chosen providers)")
     sel.alternatives = _alternatives(free_fitting, None)
     return sel
+
+
+def count_error(gpu_id: str, count: int, by_provider: dict[str, list[int]]) -> UsageError:
+    """``count`` of ``gpu_id`` is rented by none of these providers: say what each one rents."""
+    names = ", ".join(catalog.DISPLAY_NAMES.get(p, p) for p in by_provider)
+    return UsageError(f"{count}x {gpu_id} is not rented on {names} (GPU counts offered: "
+                      f"{catalog.describe_counts(by_provider)})",
+                      "ask for one of those counts (--gpus N, or gpu_count in .gpu-lol.yaml), "
+                      "or another --gpu/--cloud (see `gpu-lol gpus`)")
 
 
 def pick_for(facts, *, method: str = "inference", params_b: float | None = None,

@@ -49,7 +49,8 @@ def test_provider_names_from_the_issue():
     assert name("RTXA6000", "runpod") == "RTXA6000" and name("RTXA6000", "vast") == "RTXA6000"
     assert name("RTXA6000", "lambda") == "A6000"
     assert name("A100-80GB", "runpod") == "A100-80GB" and name("A100-80GB-SXM", "runpod") == "A100-80GB-SXM"
-    assert name("A100-80GB", "vast") == "A100"
+    # Vast's "A100" is both the 40 GB and the 80 GB card: never offered for either
+    assert name("A100-80GB", "vast") is None and name("A100", "vast") is None
     assert (name("H100", "runpod"), name("H100-SXM", "runpod"), name("H100-NVL", "runpod")) == \
         ("H100", "H100-SXM", "H100-NVL")
     assert name("H200", "runpod") == "H200-SXM" and name("H200", "vast") == "H200"
@@ -73,6 +74,38 @@ def test_builtin_prices_are_consistent():
         per_card = [total / n for by_count in gpu.prices.values() for n, total in by_count.items()]
         assert set(gpu.prices) == set(gpu.providers)
         assert gpu.price_hr == pytest.approx(min(per_card), abs=0.006), gpu.id
+
+
+def test_builtin_counts_are_the_snapshots_counts(sky_catalog):
+    # Where the snapshot lists a card for a provider, the built-in table rents exactly the counts
+    # it lists (no 8x A6000 on Lambda when the catalog is not cached).
+    for gpu in catalog.all_gpus():
+        for provider, by_count in gpu.prices.items():
+            listed = {n for (name, n) in catalog.read_sky_prices(provider) if name == gpu.providers[provider]}
+            if listed:
+                assert set(by_count) == listed, (gpu.id, provider)
+    assert set(catalog.get_gpu("RTXA6000").prices["lambda"]) == {1}
+
+
+def test_no_card_maps_to_an_ambiguous_vast_name(monkeypatch):
+    for gpu in catalog.all_gpus():
+        assert gpu.providers.get("vast") not in catalog.VAST_AMBIGUOUS, gpu.id
+    rows = [{"id": "X", "vram_gb": 80, "price_hr": 1, "compute_capability": "8.0",
+             "providers": {"vast": "A100"}}]
+    monkeypatch.setattr(catalog, "load_yaml", lambda name: rows)
+    catalog.all_gpus.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="ambiguous"):
+            catalog.all_gpus()
+    finally:
+        monkeypatch.undo()
+        catalog.all_gpus.cache_clear()
+
+
+def test_counts_by_provider_from_the_snapshot(sky_catalog):
+    assert catalog.counts_by_provider("B200") == {"runpod": [1, 2, 4, 8], "lambda": [8]}
+    assert catalog.counts_by_provider("H100", ["lambda"]) == {"lambda": [1, 8]}
+    assert catalog.describe_counts({"runpod": [1, 2, 4, 8], "lambda": [8]}) == "RunPod 1, 2, 4 or 8; Lambda 8"
 
 
 def test_builtin_prices_agree_with_the_skypilot_snapshot(sky_catalog):
@@ -175,4 +208,5 @@ def test_catalog_rows_for_gpus_command(sky_catalog):
     by_id = {r["id"]: r for r in rows}
     assert by_id["B200"]["providers"] == ["runpod", "lambda"] and by_id["B200"]["counts"] == [1, 2, 4, 8]
     assert by_id["H100-NVL"]["price_hr"] is None and by_id["H100-NVL"]["not_offered"] == ["runpod"]
-    assert by_id["A100-80GB"]["provider_names"]["vast"] == "A100"
+    assert "vast" not in by_id["A100-80GB"]["provider_names"]
+    assert by_id["B200"]["counts_by_provider"] == {"runpod": [1, 2, 4, 8], "lambda": [8]}

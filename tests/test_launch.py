@@ -68,8 +68,8 @@ def test_plan_basics(repo):
 
 
 def test_overrides_gpu_count_cloud_ports(repo):
-    plan = plan_for(repo, gpu="h100", gpus=2, clouds=["vast,lambda"], ports=[8888], idle_minutes=15)
-    assert plan.spec.gpu_type == "H100" and plan.spec.gpu_count == 2
+    plan = plan_for(repo, gpu="h100", gpus=8, clouds=["vast,lambda"], ports=[8888], idle_minutes=15)
+    assert plan.spec.gpu_type == "H100" and plan.spec.gpu_count == 8
     assert plan.providers == [("vast", "H100"), ("lambda", "H100")]
     assert plan.spec.ports == [8888]
     assert plan.task["resources"]["ports"] == [8888]
@@ -324,13 +324,41 @@ def test_impossible_request_is_our_clear_error(repo, catalog_home, gpu_lol_exe):
     _write_spec(repo, gpu_type="H100", gpu_count=3, providers=["runpod"])
     result = subprocess.run([*gpu_lol_exe, "resume", "--dry-run"], cwd=repo, env=catalog_home,
                             capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1
+    assert result.returncode == 2  # a count no cloud rents is a usage error, not "no capacity"
     lines = result.stderr.strip().splitlines()
-    assert lines[0].startswith("error: no provider offers this machine (RunPod: no instance offers H100:3; "
-                               "it offers ")
-    assert "H100:4" in lines[0]
-    assert lines[1].startswith("hint: try --gpu ")
+    assert lines[0] == "error: 3x H100 is not rented on RunPod (GPU counts offered: RunPod 1, 2, 4 or 8)"
+    assert lines[1].startswith("hint: ask for one of those counts")
     assert "Traceback" not in result.stderr and "\x1b" not in result.stderr
+
+
+@pytest.mark.parametrize("with_catalog", [True, False])
+def test_per_cloud_counts_decide_the_providers(repo, with_catalog, request):
+    """The issue's cases, with SkyPilot's cached catalog (the shared v8 files) and without it
+    (the built-in table): same answers either way."""
+    if with_catalog:
+        request.getfixturevalue("sky_catalog_here")
+    with pytest.raises(UsageError) as err:
+        plan_for(repo, gpu="B200", gpus=2, clouds=["lambda"])
+    assert err.value.message == "2x B200 is not rented on Lambda (GPU counts offered: Lambda 8)"
+    with pytest.raises(UsageError) as err:
+        plan_for(repo, gpu="H100", gpus=3)
+    assert err.value.message == ("3x H100 is not rented on RunPod, Vast, Lambda (GPU counts offered: "
+                                 "RunPod 1, 2, 4 or 8; Vast 1, 2, 4 or 8; Lambda 1 or 8)")
+    six = plan_for(repo, gpu="RTXA6000", gpus=8)
+    assert [p for p, _ in six.providers] == ["runpod", "vast"]  # no 8x A6000 on Lambda
+    assert any("not rented on Lambda (Lambda 1 only)" in n for n in six.notes)
+    assert six.cost_per_hour == pytest.approx(3.60)
+    a100 = plan_for(repo, gpu="A100-80GB", gpus=1)
+    assert [p for p, _ in a100.providers] == ["runpod"]  # Vast's "A100" may be 40 GB; Lambda rents 8
+    b200 = plan_for(repo, gpu="B200", gpus=8, clouds=["lambda"])
+    assert b200.cost_per_hour == pytest.approx(39.92)
+
+
+@pytest.fixture
+def sky_catalog_here(shared_dir):
+    dest = Path.home() / ".sky" / "catalogs" / "v8"
+    shutil.copytree(shared_dir / "skypilot-catalog" / "v8", dest)
+    return dest
 
 
 OPTIMIZE_SCRIPT = textwrap.dedent("""
@@ -384,10 +412,11 @@ def test_skypilot_optimizer_picks_the_expected_instance(repo, catalog_home, spec
 
 
 def test_skypilot_optimizer_impossible_request_gives_our_error(repo, catalog_home):
-    spec = dict(workload_type="training", base_image=IMAGE, gpu_type="H100", gpu_count=3,
-                providers=["runpod", "vast"], vram_required_gb=60)
+    # H100-NVL is in gpu-lol's table but not in the cached RunPod catalog: SkyPilot refuses it
+    spec = dict(workload_type="training", base_image=IMAGE, gpu_type="H100-NVL", gpu_count=1,
+                providers=["runpod"], vram_required_gb=60)
     got = _optimize(spec, repo, catalog_home)
-    assert got["error"] == "no capacity: no H100 x 3 available on RunPod, Vast right now"
+    assert got["error"] == "no capacity: no H100-NVL x 1 available on RunPod right now"
     assert got["hint"].startswith("next cheapest options: --gpu ")
 
 

@@ -48,7 +48,7 @@ def test_host_config_has_own_known_hosts_and_includes_user_config(tmp_path):
     config = remote.host_ssh_config("lab")
     assert argv[:3] == ["ssh", "-F", str(config)]
     assert argv[-1] == "gpu.example.org"
-    assert "BatchMode=yes" in argv and any(a.startswith("ControlPath=") and a.endswith("/%C") for a in argv)
+    assert "BatchMode=yes" in argv and any(a.startswith("ControlPath=") and a.endswith("-%C") for a in argv)
     text = config.read_text()
     assert "Host gpu.example.org\n  User me\n  Port 2222\n" in text
     assert 'IdentityFile "/keys/my key"' in text
@@ -82,7 +82,7 @@ def test_control_dir_falls_back_to_short_path_when_home_is_deep(monkeypatch, tmp
     deep = tmp_path / ("d" * 80) / ".gpu-lol"
     monkeypatch.setenv("GPU_LOL_HOME", str(deep))
     directory = remote.control_dir()
-    assert directory is not None and len(str(directory)) + 58 < 104
+    assert directory is not None and len(str(directory)) + remote._CONTROL_NAME_LEN < 104
     assert not str(directory).startswith(str(deep))
     assert oct(directory.stat().st_mode & 0o777) == "0o700"
     # the same gpu-lol home always maps to the same directory
@@ -332,3 +332,63 @@ def test_ctrl_c_while_connecting_stops_at_once(tmp_path, gpu_lol_exe):
         assert proc.returncode == 130
     finally:
         listener.close()
+
+
+def _lambda_shaped_config(cluster: str, server) -> Path:
+    """SkyPilot's own generator writes the config of a cluster whose container runs on a VM
+    (Lambda): HostName localhost, Port 10022, a ProxyCommand through the VM. Here the "VM" hop
+    is an `ssh -W` to the given loopback sshd, which is also where the session lands."""
+    from sky.utils import cluster_utils
+
+    hop = " ".join([
+        "ssh", "-i", str(server.identity), "-p", str(server.port), "-o", "BatchMode=yes",
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+        "-o", "IdentitiesOnly=yes", "-W", f"127.0.0.1:{server.port}", f"{server.user}@127.0.0.1"])
+    text = cluster_utils.SSHConfigHelper._get_generated_config(
+        f"# Added by sky (use `sky stop/down {cluster}` to remove)", f"{cluster}-2ea4", cluster,
+        "localhost", server.user, str(server.identity), None, 10022, hop)
+    path = Path.home() / ".sky" / "generated" / "ssh" / cluster
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n")
+    return path
+
+
+def test_two_docker_on_vm_clusters_never_share_a_master_connection(sshd_server, remote_tmp, tmp_path, capfd):  # noqa: F811
+    """Two Lambda-shaped configs (same HostName/Port/User, so the same %C) and two sshd's:
+    each exec reaches its own server, also while the other's master connection is up."""
+    from sshd import start_sshd, stop_sshd
+
+    other = start_sshd(tmp_path / "sshd-b")
+    targets = []
+    try:
+        for cluster, server in (("gpu-lol-a", sshd_server), ("gpu-lol-b", other)):
+            config = _lambda_shaped_config(cluster, server)
+            assert "HostName localhost" in config.read_text() and "Port 10022" in config.read_text()
+            targets.append((Target(name=cluster, kind="sky", repo=str(remote_tmp),
+                                   extra={"workdir": str(remote_tmp)}), server))
+        for _ in range(2):  # the second round goes over the master connections of the first
+            for target, server in targets:
+                capfd.readouterr()
+                assert remote.run(target, 'echo "${SSH_CONNECTION##* }"') == 0
+                assert capfd.readouterr().out.strip() == str(server.port), target.name
+        sockets = sorted(p.name for p in remote.control_dir().iterdir() if p.is_socket())
+        assert len(sockets) == 2
+        assert sockets[0].split("-", 1)[1] == sockets[1].split("-", 1)[1]  # same %C ...
+        assert sockets[0].split("-", 1)[0] != sockets[1].split("-", 1)[0]  # ... different target key
+    finally:
+        for target, _ in targets:
+            remote.close(target)
+        stop_sshd(other.process)
+
+
+def test_relaunched_cluster_gets_a_new_control_socket(tmp_path):
+    config = Path.home() / ".sky" / "generated" / "ssh" / "gpu-lol-x"
+    config.parent.mkdir(parents=True)
+    config.write_text("Host gpu-lol-x\n  HostName localhost\n  Port 10022\n  ProxyCommand ssh -W %h:%p root@10.0.0.1\n")
+    target = Target(name="gpu-lol-x", kind="sky", repo=str(tmp_path))
+    first = remote.control_key(remote.endpoint(target))
+    config.write_text("Host gpu-lol-x\n  HostName localhost\n  Port 10022\n  ProxyCommand ssh -W %h:%p root@10.0.0.2\n")
+    assert remote.control_key(remote.endpoint(target)) != first
+    other = Target(name="gpu-lol-y", kind="sky", repo=str(tmp_path))
+    (config.parent / "gpu-lol-y").write_text(config.read_text().replace("gpu-lol-x", "gpu-lol-y"))
+    assert remote.control_key(remote.endpoint(other)) != remote.control_key(remote.endpoint(target))

@@ -171,8 +171,9 @@ def test_with_the_skypilot_catalog(sky_catalog):
     assert sel.price_source == "skypilot-catalog (~/.sky/catalogs/v8)"
     assert sel.gpu_type == "RTX3090" and sel.providers == ["runpod", "vast"]
     # Lambda's catalog has only 8x A100-80GB: a 2-GPU machine there is not offered
-    two = choose(split(100.0), gpu_type="A100-80GB", gpu_count=2, providers=["lambda"])
-    assert two.providers == [] and "available counts: 8" in two.warnings[0]
+    with pytest.raises(UsageError) as err:
+        choose(split(100.0), gpu_type="A100-80GB", gpu_count=2, providers=["lambda"])
+    assert err.value.message == "2x A100-80GB is not rented on Lambda (GPU counts offered: Lambda 8)"
     # H100-NVL is not in the cached RunPod catalog, so SkyPilot could not launch it
     nvl = choose(flat(85.0), gpu_type="H100-NVL")
     assert nvl.providers == [] and "not in the cached SkyPilot catalog" in nvl.warnings[0]

@@ -51,7 +51,13 @@ def _render(rows: list[dict]) -> None:
     if mixed:
         table.add_column("price", style="dim", no_wrap=True)
     for row in rows:
-        names = ", ".join(f"{p} ({n})" if n != row["id"] else p
+        per = row.get("counts_by_provider") or {}
+
+        def only(p: str) -> str:  # a cloud that rents fewer counts than the column shows
+            mine = per.get(p) or row["counts"]
+            return f" [{','.join(map(str, mine))} only]" if mine != row["counts"] else ""
+
+        names = ", ".join((f"{p} ({n})" if n != row["id"] else p) + only(p)
                           for p, n in row["provider_names"].items())
         if row["not_offered"]:
             names = (names + "; " if names else "") + "[dim]not in cached catalog: " + \
