@@ -748,7 +748,7 @@ _KNOWN_TOOLS = frozenset({"vllm", "text-generation-launcher", "llamafactory-cli"
                           "tune", "litgpt", "trl", "torchrun", "accelerate", "deepspeed", "uvicorn", "gradio",
                           "streamlit", "jupyter", "ollama"})
 # Bounded repeats: an unbounded ``[^)\s]+`` backtracks quadratically on a README of "[x](" * 50_000.
-_LINK_RE = re.compile(r"\]\(([^)\s]{1,500}\.ipynb)\)|href=[\"']([^\"'\s]{1,500}\.ipynb)[\"']", re.I)
+_LINK_RE = re.compile(r"\]\(([^)\s]{1,500}\.ipynb)\)|href=[\"']([^\"']{1,500}\.ipynb)[\"']", re.I)
 
 
 def linked_notebooks(index: FileIndex) -> list[str]:
