@@ -38,6 +38,31 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# Words people type for a command that has another name here (checked before fuzzy matching).
+COMMAND_ALIASES: dict[str, str] = {
+    "status": "ls", "list": "ls", "ps": "ls", "show": "info", "describe": "info",
+    "launch": "up", "create": "up", "run": "exec", "shell": "ssh", "rm": "down", "delete": "down",
+    "destroy": "down", "terminate": "down", "kill": "down", "teardown": "down", "analyse": "analyze",
+    "price": "cost", "prices": "gpus", "log": "logs", "settings": "config", "doctor": "check",
+    "relaunch": "resume", "restart": "start", "configure": "config",
+}
+
+
+def suggest_command(name: str) -> str | None:
+    """The command the user probably meant by ``name`` (None when nothing is close)."""
+    import difflib
+
+    lowered = name.lower()
+    if lowered in COMMANDS:
+        return lowered
+    if lowered in COMMAND_ALIASES and COMMAND_ALIASES[lowered] in COMMANDS:
+        return COMMAND_ALIASES[lowered]
+    close = difflib.get_close_matches(lowered, list(COMMANDS) + list(COMMAND_ALIASES), n=1, cutoff=0.6)
+    if not close:
+        return None
+    return COMMAND_ALIASES.get(close[0], close[0]) if close[0] not in COMMANDS else close[0]
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use; help text comes from the table."""
 
@@ -53,10 +78,25 @@ class LazyGroup(click.Group):
         module = importlib.import_module(entry[0])
         return getattr(module, name + "_command")
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else ""
+        if name and name not in COMMANDS and not name.startswith("-"):
+            guess = suggest_command(name)
+            hint = (f"did you mean `gpu-lol {guess}`?" if guess
+                    else "see `gpu-lol --help` for the commands")
+            raise _UnknownCommand(f"unknown command '{name}'", hint, ctx)
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_text) for name, (_, help_text) in COMMANDS.items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+class _UnknownCommand(click.UsageError):
+    def __init__(self, message: str, hint: str, ctx: click.Context):
+        super().__init__(message, ctx)
+        self.hint = hint
 
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -96,18 +136,21 @@ def main(argv: list[str] | None = None) -> int:
     except GpuLolError as exc:
         _print_error(exc.message, exc.hint)
         return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C (and Ctrl-D at a prompt) into Abort; Ctrl-C keeps its exit code 130.
+        if isinstance(exc.__context__, KeyboardInterrupt) or isinstance(exc.__cause__, KeyboardInterrupt):
+            return _interrupted()
+        _safe_echo("Aborted.")
         return EXIT_FAILED
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        _print_error(*_click_error(exc))
         return exc.exit_code if exc.exit_code else EXIT_USAGE
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        return 130
+        return _interrupted()
     except BrokenPipeError:
+        _quiet_stdout()
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
         if _debug_requested(args):
@@ -120,10 +163,59 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _interrupted() -> int:
+    """Ctrl-C: one line, exit 130 (128 + SIGINT); a second Ctrl-C while exiting just ends it."""
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    except (ValueError, OSError):  # not the main thread
+        pass
+    _safe_echo("interrupted")
+    return 130
+
+
+def _safe_echo(line: str) -> None:
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _quiet_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush stays silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _click_error(exc: click.ClickException) -> tuple[str, str | None]:
+    """A click usage error in our format: one ``error:`` line and a ``hint:``."""
+    message = " ".join(exc.format_message().split()) or type(exc).__name__
+    message = message[:1].lower() + message[1:] if message[:2] != message[:2].upper() else message
+    hint = getattr(exc, "hint", None)
+    if hint is None:
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "gpu-lol"
+        hint = f"see `{command} --help`"
+    return message.rstrip("."), hint
+
+
 def _print_error(message: str, hint: str | None) -> None:
-    click.echo(f"error: {message}", err=True)
+    try:  # an error line never carries a secret (a key pasted into a flag, a token in a URL)
+        from gpu_lol.redact import redact, secret_env_values
+
+        extra = secret_env_values()
+        message = redact(message, extra)
+        hint = redact(hint, extra) if hint else hint
+    except Exception:  # noqa: BLE001 - printing the error must not fail
+        pass
+    _safe_echo(f"error: {message}")
     if hint:
-        click.echo(f"hint: {hint}", err=True)
+        _safe_echo(f"hint: {hint}")
 
 
 if __name__ == "__main__":  # pragma: no cover

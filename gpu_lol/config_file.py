@@ -42,33 +42,59 @@ def find(repo: Path) -> Path | None:
     return path if path.is_file() else None
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a real .gpu-lol.yaml is a few hundred bytes
+
+
 def load(path: Path) -> LoadedConfig:
     """Read and validate a config file. Raises :class:`ConfigError` (exit 2)."""
+    import stat
+
+    from gpu_lol.analyzer.index import read_bytes
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError("not UTF-8 text", "save the file as UTF-8", path=str(path)) from None
+        st = path.stat()
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", path=str(path)) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError("not a regular file", "replace it with a YAML file", path=str(path))
+    raw = read_bytes(path, MAX_CONFIG_BYTES)
+    if raw is None:
+        raise ConfigError("cannot read it", "check its permissions", path=str(path))
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"larger than {MAX_CONFIG_BYTES >> 20} MB; this is not a gpu-lol config",
+                          "a .gpu-lol.yaml is a few lines of YAML (see docs/config.md)", path=str(path))
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in raw:
+        raise ConfigError("binary or UTF-16 content, not UTF-8 text", "save the file as UTF-8",
+                          path=str(path))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError("not UTF-8 text", "save the file as UTF-8", path=str(path), line=line) from None
     return loads(text, str(path))
 
 
 def loads(text: str, path: str = CONFIG_NAME) -> LoadedConfig:
-    import yaml
+    from gpu_lol.safe_yaml import YamlLimitError, compose_and_load
 
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"invalid YAML: {problem}",
-                          "check indentation and quoting on that line", path=path, line=line) from None
+        node, data = compose_and_load(text)
+    except YamlLimitError as exc:
+        if "alias" in exc.problem:
+            hint = "write each value out; YAML anchors and aliases are not supported"
+        elif "cannot be read" in exc.problem:
+            hint = "quote the value or write a smaller/valid one"
+        else:
+            hint = "check indentation and quoting on that line"
+        where = f"{exc.field}: " if exc.field else ""
+        raise ConfigError(f"{where}{exc.problem}", hint, path=path, line=exc.line, field=exc.field) from None
     if data is None:
         data = {}
         node = None
+    elif not isinstance(data, dict) and node is not None:
+        raise ConfigError(f"the file must be a mapping of field: value, not {_type_name(data)}",
+                          "see .gpu-lol.yaml.example", path=path, line=node.start_mark.line + 1)
     if not isinstance(data, dict):
         raise ConfigError("the file must be a mapping of field: value",
                           "see .gpu-lol.yaml.example", path=path, line=1)
@@ -215,8 +241,33 @@ def _description_for(keys: list[Any]) -> str | None:
     return None
 
 
+def _non_finite(value: Any, keys: list[Any]) -> list[Any] | None:
+    """The key path of the first .inf/.nan in ``value`` (JSON Schema's range checks miss NaN)."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return keys
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _non_finite(item, keys + [key])
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _non_finite(item, keys + [i])
+            if found is not None:
+                return found
+    return None
+
+
 def _validate_semantics(data: dict[str, Any], node: Any, path: str) -> None:
     from gpu_lol.requirements_text import RequirementError, check_requirement
+
+    bad = _non_finite(data, [])
+    if bad is not None:
+        field = _field_name(bad)
+        raise ConfigError(f"{field}: must be a finite number", "write a number such as 24",
+                          path=path, line=_locate(node, bad), field=field)
 
     for i, req in enumerate(data.get("requirements") or []):
         try:
@@ -250,10 +301,10 @@ def spec_to_yaml(spec: EnvironmentSpec, header: str | None = None,
                  decided: tuple[str, ...] | None = None) -> str:
     """``spec`` as ``.gpu-lol.yaml`` text. Every field is set, unless ``decided`` names the fields
     to set: the others are then written as comments, marked as derived."""
-    import yaml
+    from gpu_lol import safe_yaml
 
     def dump(data: dict[str, Any]) -> str:
-        return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
+        return safe_yaml.dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
 
     data = spec.to_dict()
     derived: dict[str, Any] = {}
@@ -283,14 +334,21 @@ def write(path: Path, spec: EnvironmentSpec, *, force: bool = False, header: str
           decided: tuple[str, ...] | None = None) -> Path:
     """Write ``spec`` to ``path`` (see :func:`spec_to_yaml` for ``decided``); refuses to overwrite
     an existing file unless ``force``."""
+    import os
+
     from gpu_lol.errors import UsageError
+    from gpu_lol.paths import write_private
 
     path = Path(path)
-    if path.exists() and not force:
+    if os.path.lexists(path) and not force:
         raise UsageError(f"{path} already exists; not overwriting it", "pass --force to replace it")
+    if path.is_symlink():
+        # --force replaces the link itself; its target (which may be anywhere) is never written.
+        from gpu_lol.console import warn
+
+        warn(f"{path} is a symlink; replacing the link with a file (its target is not touched)")
     text = spec_to_yaml(spec, header, decided)
     loads(text, str(path))  # what we write must load back
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    umask = os.umask(0)
+    os.umask(umask)
+    return write_private(path, text, mode=0o666 & ~umask)

@@ -176,6 +176,8 @@ def info(name: str | None, *, cwd: Path | None = None, progress: Progress = _qui
                 "host": described, "record": target.to_dict(),
                 "connect": [f"gpu-lol ssh {name}", f"gpu-lol exec {name} -- nvidia-smi",
                             f"gpu-lol down {name}"]}
+    if target is None and not skypilot.may_have_clusters():
+        raise _no_such(name)  # like `down`: nothing to ask SkyPilot, answer at once
     skypilot.ensure_api_server(progress)
     cluster = skypilot.status_one(name)
     if cluster is None and target is None:

@@ -164,11 +164,7 @@ def write_host_config(target: Target) -> Path:
             return path
     except OSError:
         pass
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
-    return path
+    return paths.write_private(path, text)
 
 
 def endpoint(target: Target) -> Endpoint:

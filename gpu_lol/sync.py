@@ -17,6 +17,7 @@ from pathlib import Path
 from gpu_lol.sensitive import is_secret_file
 
 LARGE_WORKDIR_BYTES = 100 * 1024 * 1024
+MAX_RULES_BYTES = 1 << 20  # an ignore file larger than this is read up to here
 
 
 @dataclass
@@ -51,10 +52,15 @@ def human_bytes(n: int) -> str:
 def _load_rules(path: Path):
     import pathspec
 
+    from gpu_lol.analyzer.index import read_bytes
+
+    data = read_bytes(path, MAX_RULES_BYTES)  # never blocks on a FIFO, never reads a device
+    if data is None:
+        return None
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = data[:MAX_RULES_BYTES].decode("utf-8", errors="replace").splitlines()
         return pathspec.GitIgnoreSpec.from_lines(lines)
-    except (OSError, ValueError):
+    except Exception:  # noqa: BLE001 - a malformed ignore file must not stop the plan
         return None
 
 

@@ -126,25 +126,45 @@ def check_key(name: str) -> Key:
 
 
 # ---- the file -----------------------------------------------------------------------------
+MAX_FILE_BYTES = 256 << 10
+
+
+def _lock() -> paths.FileLock:
+    """Held while a command reads, changes and rewrites the file (two `config set` at once)."""
+    file = path()
+    return paths.FileLock(file.with_name(file.name + ".lock"))
+
+
 def read_file(file: Path | None = None) -> dict[str, Any]:
     """The file as nested plain data ({} when absent). Raises :class:`ConfigError` when broken."""
     import yaml
 
+    from gpu_lol.safe_yaml import YamlLimitError, compose_and_load
+
     file = file or path()
     try:
-        text = file.read_text(encoding="utf-8")
+        with open(file, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", "fix or delete the file",
+                          path=str(file)) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"larger than {MAX_FILE_BYTES >> 10} KB; not a gpu-lol settings file",
+                          "delete it and use `gpu-lol config set`", path=str(file))
+    try:
+        if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in raw:
+            raise UnicodeDecodeError("utf-8", raw, 0, 1, "binary")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError("not UTF-8 text", "fix or delete the file", path=str(file)) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=str(file)) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError("invalid YAML", "fix it, or delete it and use `gpu-lol config set`",
-                          path=str(file), line=mark.line + 1 if mark is not None else None) from None
+        _node, data = compose_and_load(text, max_nodes=10_000, max_depth=16)
+    except YamlLimitError as exc:
+        where = f"{exc.field}: " if exc.field else ""
+        raise ConfigError(f"{where}{exc.problem}", "fix it, or delete it and use `gpu-lol config set`",
+                          path=str(file), line=exc.line, field=exc.field) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -180,12 +200,12 @@ def file_value(name: str, data: dict[str, Any] | None = None) -> Any:
 
 
 def _write(data: dict[str, Any], file: Path | None = None) -> Path:
-    import yaml
+    from gpu_lol import safe_yaml
 
     file = file or path()
     paths.ensure_dir(file.parent)
     text = "# gpu-lol settings (gpu-lol config set/get/show). Mode 0600: it can hold an API key.\n"
-    text += yaml.safe_dump(data, sort_keys=True, default_flow_style=False) if data else ""
+    text += safe_yaml.dump(data, sort_keys=True, default_flow_style=False) if data else ""
     return paths.write_private(file, text)
 
 
@@ -196,23 +216,29 @@ def set_value(name: str, raw: str) -> Any:
         value = key.parse(raw)
     except ValueError as exc:
         raise UsageError(f"{name} {exc}", f"for example: {_example(name)}") from None
-    data = read_file()
-    node = data
-    parts = name.split(".")
-    for part in parts[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = {}
-            node[part] = child
-        node = child
-    node[parts[-1]] = value
-    _write(data)
+    with _lock():
+        data = read_file()
+        node = data
+        parts = name.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[parts[-1]] = value
+        _write(data)
     return value
 
 
 def unset(name: str) -> bool:
     """Remove ``name`` from the file; True when it was there."""
     check_key(name)
+    with _lock():
+        return _unset_locked(name)
+
+
+def _unset_locked(name: str) -> bool:
     data = read_file()
     parts = name.split(".")
     node: Any = data

@@ -98,9 +98,9 @@ def read_config(rel: str, text: str) -> ConfigFacts | None:
         if rel.endswith(".json"):
             data = json.loads(text)
         else:
-            import yaml
+            from gpu_lol.safe_yaml import load as safe_load
 
-            data = yaml.safe_load(text)
+            data = safe_load(text)  # refuses aliases: a billion-laughs config says nothing
     except Exception:  # noqa: BLE001 - malformed configs are common; they say nothing
         return None
     if not isinstance(data, dict):

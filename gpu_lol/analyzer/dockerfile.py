@@ -228,7 +228,7 @@ def _copy(args, variables, workdir, copies):
             words = json.loads(args)
         else:
             words = shlex.split(args, posix=True)
-    except (ValueError, json.JSONDecodeError):
+    except (ValueError, json.JSONDecodeError, RecursionError):
         return
     if any(w.startswith("--from") for w in words):
         return
@@ -258,7 +258,7 @@ def _run(col, args, body, ev, ctx, rel, number):
     if args.startswith("["):
         try:
             words = json.loads(args)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             col.warn(ev, "RUN exec form is not valid JSON; not read")
             return
         if not all(isinstance(w, str) for w in words):

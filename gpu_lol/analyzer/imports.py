@@ -361,7 +361,7 @@ def _own_package_names(index) -> set[str]:
     if text:
         try:
             data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError:
+        except (tomllib.TOMLDecodeError, RecursionError):
             data = {}
         for table in (data.get("project"), (data.get("tool") or {}).get("poetry")):
             if isinstance(table, dict) and isinstance(table.get("name"), str):

@@ -187,11 +187,39 @@ class FileIndex:
         return text.splitlines() if text is not None else []
 
 
-def read_text(path: Path, limit: int = MAX_TEXT_BYTES) -> str | None:
+def read_bytes(path: str | Path, limit: int) -> bytes | None:
+    """Up to ``limit + 1`` bytes of a *regular* file, or None.
+
+    Opened with ``O_NONBLOCK`` and checked with ``fstat`` before reading, so a FIFO never blocks
+    the analysis (opening one for reading waits for a writer forever) and a device such as
+    ``/dev/zero`` behind a name like ``requirements.txt`` is never read; ``O_NOCTTY`` keeps a
+    terminal device from becoming ours.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
+        fd = os.open(path, flags)
     except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_text(path: Path, limit: int = MAX_TEXT_BYTES) -> str | None:
+    data = read_bytes(path, limit)
+    if data is None:
         return None
     if len(data) > limit:
         return None

@@ -194,7 +194,7 @@ def console_scripts(index: FileIndex) -> dict[str, str]:
 
         try:
             data = tomllib.loads(index.text(py))
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             data = {}
         tables = [data.get("project", {}).get("scripts", {}),
                   data.get("tool", {}).get("poetry", {}).get("scripts", {})]
@@ -620,7 +620,7 @@ def _dockerfile_commands(index: FileIndex, f: RepoFile) -> list[Command]:
         if body.startswith("["):
             try:
                 tokens = [str(t) for t in json.loads(body)]
-            except ValueError:
+            except (ValueError, RecursionError):
                 tokens = tokenize(body)
         else:
             tokens = tokenize(body)
@@ -641,9 +641,11 @@ def _compose_commands(index: FileIndex, f: RepoFile) -> list[Command]:
     text = index.text(f)
     if not text:
         return []
+    from gpu_lol.safe_yaml import YamlLimitError, load as safe_load
+
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
+        data = safe_load(text)  # no aliases, bounded nodes: a compose-file alias bomb costs nothing
+    except (yaml.YAMLError, YamlLimitError):
         return []
     services = data.get("services") if isinstance(data, dict) else None
     if not isinstance(services, dict):
@@ -745,7 +747,8 @@ def collect(index: FileIndex) -> list[Command]:
 _KNOWN_TOOLS = frozenset({"vllm", "text-generation-launcher", "llamafactory-cli", "llamafactory", "lmf", "axolotl",
                           "tune", "litgpt", "trl", "torchrun", "accelerate", "deepspeed", "uvicorn", "gradio",
                           "streamlit", "jupyter", "ollama"})
-_LINK_RE = re.compile(r"\]\(([^)\s]+\.ipynb)\)|href=[\"']([^\"']+\.ipynb)[\"']", re.I)
+# Bounded repeats: an unbounded ``[^)\s]+`` backtracks quadratically on a README of "[x](" * 50_000.
+_LINK_RE = re.compile(r"\]\(([^)\s]{1,500}\.ipynb)\)|href=[\"']([^\"']{1,500}\.ipynb)[\"']", re.I)
 
 
 def linked_notebooks(index: FileIndex) -> list[str]:

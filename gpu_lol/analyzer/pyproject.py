@@ -110,6 +110,9 @@ def load_toml(col: Collector, rel: str) -> tuple[dict, TomlLines, str] | None:
     except tomllib.TOMLDecodeError as exc:
         col.warn(_toml_where(rel, exc), f"invalid TOML ({_toml_reason(exc)}); skipped")
         return None
+    except RecursionError:
+        col.warn(rel, "nested too deeply to read; skipped")
+        return None
     return data, TomlLines(text.splitlines()), rel.rsplit("/", 1)[0] if "/" in rel else ""
 
 
