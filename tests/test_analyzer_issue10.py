@@ -86,3 +86,25 @@ def test_readme_stated_size_and_required_hardware():
     assert spec.gpu_count == 8
     assert get_gpu(spec.gpu_type).vram_gb >= 80 and spec.vram_required_gb == 80
     assert "outranks the estimate" in text(a)
+
+
+def test_readme_card_size_statement_outranks_a_smaller_estimate(tmp_path):
+    (tmp_path / "README.md").write_text(
+        "# chat demo\n\nThe demo runs on a single 24 GB GPU.\n\n```bash\npython demo.py\n```\n")
+    (tmp_path / "requirements.txt").write_text("torch\ntransformers\n")
+    (tmp_path / "demo.py").write_text(
+        'from transformers import AutoModelForCausalLM\n\nif __name__ == "__main__":\n'
+        '    m = AutoModelForCausalLM.from_pretrained("Qwen/Qwen2.5-3B-Instruct")\n    print(m.generate())\n')
+    a = analyze(tmp_path, use_llm=False)
+    assert a.spec.workload_type == "inference"
+    assert a.spec.vram_required_gb == 24
+    assert "README.md:3" in text(a)
+
+
+def test_llama1_30b_checkpoint_is_32_5b():
+    from gpu_lol.models import lookup_model
+
+    assert lookup_model("huggyllama/llama-30b").params_b == 32.53
+    assert lookup_model("decapoda-research/llama-65b-hf").params_b == 65.29
+    assert lookup_model("xai-org/grok-1").params_b == 314
+    assert lookup_model("meta-llama/Llama-2-7b-hf").name == "meta-llama/Llama-2-7b-hf"  # not LLaMA-1

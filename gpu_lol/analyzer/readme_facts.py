@@ -22,6 +22,9 @@ VRAM_NEED_RES = [
     re.compile(_MEM_WORDS + r"[^.\n]{0,30}?" + _NEED + r"[^.\n]{0,12}?" + _NUM + r"\s*(?:gb|gib|g)\b", re.I),
     re.compile(r"gpu\s+with\s+" + _NEED + r"?\s*" + _NUM + r"\s*(?:gb|gib)\b", re.I),
     re.compile(_NEED + r"\s+(?:a\s+)?" + _NUM + r"\s*(?:gb|gib)\s+(?:gpu|graphics\s+card|card)\b", re.I),
+    # "runs on a single 24 GB GPU", "fits on one 16GB card": the card the authors say is enough
+    re.compile(r"\b(?:runs?|running|fits?|works?)\s+(?:\w+\s+){0,2}?on\s+(?:a|one|any|a\s+single|your)\s+"
+               + _NUM + r"\s*(?:gb|gib)\s+(?:\w+\s+)?(?:gpus?|cards?|graphics\s+cards?)\b", re.I),
     # "If your GPU(s) have less than 80GB, ... you will OOM"
     re.compile(r"gpus?(?:\(s\))?\s+(?:has|have|with)\s+less\s+than\s+" + _NUM + r"\s*(?:gb|gib)\b"
                r"(?=[^.\n]{0,120}\b(?:oom|out\s+of\s+memory|run\s+out\s+of\s+vram))", re.I),
