@@ -57,6 +57,7 @@ class Findings:
     frameworks: Any
     config_refs: dict = field(default_factory=dict)
     linked_notebooks: list = field(default_factory=list)  # notebooks the root README links to
+    gpu_in_code: bool = True  # a GPU framework is imported by code or run by a GPU launcher
 
 
 def _cite(evs: list[Evidence], n: int = 2) -> str:
@@ -88,13 +89,16 @@ def gather(index: FileIndex) -> Findings:
             file_frameworks.setdefault(module, []).append(Evidence(sig.file))
     imports = {m: [ev for ev in evs if locations.weight(ev.file) > 0] for m, evs in packages.imports.items()}
     fw = frameworks_mod.detect(packages.requirements, imports, packages.index_urls, file_frameworks, commands)
+    gpu_in_code = any(frameworks_mod.GPU_IMPORTS.get(m) not in (None, *frameworks_mod.CPU_CAPABLE) and evs
+                      for m, evs in list(imports.items()) + list(file_frameworks.items())) or any(
+        frameworks_mod.GPU_LAUNCHERS.get(c.launcher) and c.weight > 0 for c in commands)
     refs: dict[str, list] = {}
     for cmd in commands:
         for ref in launch_commands.config_refs(cmd):
             rel = configs_mod.resolve_ref(index, ref, cmd.evidence.file)
             if rel and rel in configs:
                 refs.setdefault(rel, []).append(cmd)
-    return Findings(index, packages, commands, signals, configs, readme, fw, refs, linked)
+    return Findings(index, packages, commands, signals, configs, readme, fw, refs, linked, gpu_in_code)
 
 
 def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tuple[Analysis, Findings]:
@@ -111,10 +115,13 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
     recipe_files = [(rel, Evidence(rel)) for rel, c in found.configs.items()
                     if c.kind == "recipe" and locations.weight(rel) > 0]
     notebook_count = sum(1 for f in index.files if f.suffix == ".ipynb" and locations.weight(f.rel) > 0)
+    _mark_hosted_scripts(index, found)
     decision = workload_mod.decide(needs_gpu=found.frameworks.needs_gpu, commands=found.commands,
                                    signals=found.signals, recipe_files=recipe_files, py_file_count=len(entries),
                                    notebook_count=notebook_count,
-                                   linked_notebooks=found.linked_notebooks)
+                                   linked_notebooks=found.linked_notebooks,
+                                   gpu_in_code=found.gpu_in_code, cpu_statement=found.readme.cpu_statement,
+                                   course=found.readme.course)
     workload = overrides.get("workload_type") or decision.workload
     if "workload_type" in overrides:
         reasoning.append(f"workload: {workload} (set in .gpu-lol.yaml)")
@@ -146,6 +153,10 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
         facts = lookup_model(model_override["name"])
     if params_b is None and facts is not None:
         params_b = round(float(facts.params_b), 3)
+    stated_size = found.readme.stated_params_b if workload != "cpu" else None
+    if params_b is None and stated_size and "model" not in overrides:
+        params_b = stated_size[0]
+        reasoning.append(f"model size: {params_b:g}B parameters, as the README states — {stated_size[1]}")
     if "model" in overrides:
         reasoning.append(f"model: {model_name} ({params_b}B) (set in .gpu-lol.yaml)")
     elif workload != "cpu":
@@ -185,6 +196,13 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
                                resolve=resolve, package_names=package_names)
     for note in par.notes:
         warnings.append(note)
+    required = [h for h in found.readme.required_hardware if "/" not in h[2].file]
+    if par.count is None and workload != "cpu" and required:
+        count, gb, ev = required[0]
+        par.count = count
+        par.evidence.append(ev)
+        par.shardable = True
+        reasoning.append(f"GPU count: {count}, the hardware the README says is required — {ev}")
     if par.count is None and workload == "training" and found.readme.root_hardware:
         count, gb, ev = found.readme.root_hardware[0]
         par.count = count
@@ -211,8 +229,23 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
         if breakdown_line:
             reasoning.append(breakdown_line)
         shardable = par.shardable or bool(explicit_count and explicit_count > 1)
-        picked = guardrails.choose(need_for_count, shardable=shardable, gpu_type=overrides.get("gpu_type"),
-                                   gpu_count=explicit_count, providers=list(spec.providers))
+        if overrides.get("gpu_count"):
+            picked = guardrails.choose(need_for_count, shardable=shardable, gpu_type=overrides.get("gpu_type"),
+                                       gpu_count=explicit_count, providers=list(spec.providers))
+        else:
+            def shard() -> None:
+                # inference splits with tensor parallel at any count > 1; training needs sharded states
+                if workload == "training" and not (par.fsdp or par.zero_stage == 3):
+                    par.fsdp = True
+                par.shardable = True
+
+            picked, fit_notes = guardrails.choose_fitting(
+                need_for_count, shardable=shardable, repo_count=par.count, gpu_type=overrides.get("gpu_type"),
+                providers=list(spec.providers), shard=shard)
+            for note in fit_notes:
+                reasoning.append(f"GPU count: {note}")
+            if fit_notes:
+                explicit_count = picked.gpu_count
         spec.gpu_type, spec.gpu_count = picked.gpu_type, picked.gpu_count
         spec.vram_required_gb = max(picked.vram_required_gb, stated_need(picked.gpu_count))
         if picked.gpu_count > 1 and not explicit_count:
@@ -296,6 +329,25 @@ def _implied_requirements(found: Findings, cmds: list, reasoning: list[str]) -> 
             reasoning.append(f"packages: {package} is not declared but the documented command runs it — {cmd.evidence}")
             break  # only the main command's launcher
     return out
+
+
+def _mark_hosted_scripts(index: FileIndex, found: Findings) -> None:
+    """A documented command that runs a script which only calls hosted model APIs (``python app.py``
+    where app.py builds an OpenAI client) is a hosted-API command, not local inference."""
+    by_file = {sig.file: sig for sig in found.signals}
+    wrappers = set().union(*(sig.hosted_classes for sig in found.signals if sig.weight > 0)) if found.signals else set()
+    for cmd in found.commands:
+        block = cmd.block_signals
+        if block is not None and cmd.role == "inference" and not block.local_model_use and (block.called & wrappers):
+            # the README example builds one of the repo's own wrappers of a hosted client
+            cmd.role, cmd.role_reason = "hosted", "README example uses the repo's hosted-API model class"
+            continue
+        if not cmd.main or cmd.role not in ("inference", "interactive", "other", "training"):
+            continue
+        rel = _script_file(index, cmd)
+        sig = by_file.get(rel) if rel else None
+        if sig is not None and sig.hosted_only:
+            cmd.role, cmd.role_reason = "hosted", f"{rel} only calls a hosted model API"
 
 
 def _script_file(index: FileIndex, cmd) -> str | None:
@@ -441,6 +493,9 @@ def _need_function(workload, facts, params_b, method, batch, seq, ckpt, par, rea
         stated = floor[0] if floor else 0.0
         if table and n == 1:
             stated = max(stated, min(table[0], 2.5 * base_need(n)))
+        required = readme.required_for(n)
+        if required:
+            return max(stated, required[0])
         hw = readme.hardware_for(n)
         if hw and workload == "training":
             # the README's hardware for this GPU count; bounded by the estimate when we have one, so a
@@ -451,6 +506,10 @@ def _need_function(workload, facts, params_b, method, batch, seq, ckpt, par, rea
     def need_for_count(n: int) -> float:
         if fixed_need:
             return float(fixed_need)
+        required = readme.required_for(n)
+        if required:
+            # the authors' stated requirement outranks an estimate: a card of that size is enough
+            return max(required[0] * HEADROOM, guardrails.MIN_NEED_GB)
         # selection keeps HEADROOM of each card free; a stated size must still fit a card of that size
         return max(base_need(n), stated_need(n) * HEADROOM, guardrails.MIN_NEED_GB)
 
@@ -467,8 +526,11 @@ def _need_function(workload, facts, params_b, method, batch, seq, ckpt, par, rea
         line += f"; README states a need of {floor[0]:g} GB — {floor[1]}"
     if table and not fixed_need:
         line += f"; README's memory table gives {table[0]:g} GB for it — {table[1]}"
+    required = readme.required_for(par.count) if par.count else None
+    if required and not fixed_need:
+        line += f"; the README requires {par.count} GPUs of {required[0]:g} GB, which outranks the estimate — {required[1]}"
     hw = readme.hardware_for(par.count) if par.count else None
-    if hw and workload == "training" and not fixed_need:
+    if hw and workload == "training" and not fixed_need and not required:
         line += f"; README's hardware for {par.count} GPUs: {hw[0]:g} GB each — {hw[1]}"
     return need_for_count, stated_need, line
 

@@ -26,6 +26,7 @@ class GpuChoice:
     providers: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    fits: bool = True  # the per-GPU need fits the card with headroom
 
 
 def round_need(gb: float) -> float:
@@ -40,7 +41,56 @@ def choose(need_for_count: Callable[[int], float], *, shardable: bool, gpu_type:
                            providers=providers)
     reasons = [sel.reason] if sel.reason else []
     return GpuChoice(sel.gpu_type, sel.gpu_count, round_need(sel.need_per_gpu_gb), sel.price_hr,
-                     list(sel.providers), reasons, list(sel.warnings))
+                     list(sel.providers), reasons, list(sel.warnings), fits=sel.fits)
+
+
+COUNTS = (1, 2, 4, 8)
+
+
+def choose_fitting(need_for_count: Callable[[int], float], *, shardable: bool, repo_count: int | None = None,
+                   gpu_type: str | None = None, providers: list[str] | None = None,
+                   shard: Callable[[], None] | None = None) -> tuple[GpuChoice, list[str]]:
+    """A plan whose per-GPU need fits its card: the smallest GPU count that holds the need (cheapest card
+    at that count), or, when the code shards and the repo sets no count, the cheapest fitting plan.
+
+    ``repo_count``: the count the repo's launcher asks for; kept when it fits, else the smallest larger
+    count that does (the estimate at that count is the launcher's: DDP replicates, FSDP/ZeRO-3 and
+    tensor parallel split). When nothing fits unsharded, ``shard()`` switches the estimate to a sharded
+    strategy (tensor parallel for inference, FSDP for training) and the count is chosen again; the
+    returned notes say so. A plan whose per-GPU need exceeds its card is returned only when no count
+    in the catalog holds it (``fits`` False)."""
+    notes: list[str] = []
+    if shardable and not repo_count:
+        # the code shards and sets no count: the cheapest (card, count) that holds it
+        pick = choose(need_for_count, shardable=True, gpu_type=gpu_type, providers=providers)
+        if pick.fits:
+            return pick, notes
+    start = repo_count or 1
+    counts = [n for n in COUNTS if n >= start] if (shardable or repo_count) else [1]
+    if repo_count and repo_count not in counts:
+        counts = [repo_count] + counts
+    first: GpuChoice | None = None
+    for n in counts:
+        pick = choose(need_for_count, shardable=True, gpu_type=gpu_type, gpu_count=n, providers=providers)
+        first = first or pick
+        if pick.fits:
+            if repo_count and n != repo_count:
+                notes.append(f"the repo's {repo_count} GPU(s) cannot hold {first.vram_required_gb:g} GB per GPU; "
+                             f"planning {n} GPUs, the smallest count that fits")
+            return pick, notes
+        if not shardable and not repo_count:
+            break
+    if shard is not None:
+        shard()
+        for n in [c for c in COUNTS if c >= max(2, start)]:
+            pick = choose(need_for_count, shardable=True, gpu_type=gpu_type, gpu_count=n, providers=providers)
+            if pick.fits:
+                notes.append(f"no single GPU holds it unsharded; {n} GPUs with the work sharded across them "
+                             "(the code must shard: vLLM tensor_parallel_size, device_map='auto', FSDP or ZeRO-3)")
+                return pick, notes
+    # nothing in the catalog holds it: the closest plan, flagged
+    last = choose(need_for_count, shardable=True, gpu_type=gpu_type, gpu_count=COUNTS[-1], providers=providers)
+    return (last if last.vram_required_gb < (first.vram_required_gb if first else 1e9) else first or last), notes
 
 
 def finalize(spec: EnvironmentSpec, *, shardable: bool = True, fixed: frozenset[str] | set[str] = frozenset()

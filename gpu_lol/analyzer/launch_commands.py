@@ -557,6 +557,10 @@ def _readme_python_commands(rel: str, text: str) -> list[Command]:
         ev = Evidence(rel, start, f"```python: {first_line}")
         cmd = Command(argv=["python", "-c", "<readme block>"], evidence=ev, origin="readme-python", launcher="python",
                       block_signals=sig)
+        if sig.hosted_only:
+            cmd.role, cmd.role_reason = "hosted", "README Python example calls a hosted model API"
+            out.append(cmd)
+            continue
         if sig.training_strength >= 2 and sig.training_strength >= sig.inference_strength:
             cmd.role, cmd.role_reason = "training", "README Python example trains"
         elif sig.inference_strength > 0 or (sig.loads_model and not sig.training_strength) or sig.serving:

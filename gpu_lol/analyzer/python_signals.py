@@ -27,7 +27,8 @@ _TRIGGERS = re.compile(
     r"pipeline\(|LLM\(|\.generate\(|FastAPI|Flask|gradio|streamlit|uvicorn|add_argument|load_model|YOLO|"
     r"SentenceTransformer|CrossEncoder|BitsAndBytes|LoraConfig|get_peft_model|prepare_model_for|gradient_checkpoint|"
     r"tensor_parallel|Llama\(|\.fit\(|\.train\(|initialize\(|optim|[Mm][Oo][Dd][Ee][Ll]_?(name|id|path)|"
-    r"MODEL|checkpoint|ckpt|devices|gpus|batch_size|max_seq|block_size|bits|load_in_|SAM\(|RTDETR|\.launch\(")
+    r"MODEL|checkpoint|ckpt|devices|gpus|batch_size|max_seq|block_size|bits|load_in_|SAM\(|RTDETR|\.launch\(|"
+    r"OpenAI|Anthropic|litellm|InferenceClient|ServerModel|ApiModel|Groq|Together|bedrock|vertexai|genai|completion")
 _ENTRY_RE = re.compile(r"^if\s+__name__\s*==", re.M)
 
 TRAINER_CLASSES = frozenset({
@@ -57,6 +58,51 @@ PER_DEVICE_BATCH = frozenset({"micro_batch_size", "per_device_train_batch_size",
                               "per_gpu_train_batch_size"})
 SEQ_NAMES = frozenset({"cutoff_len", "max_seq_length", "max_seq_len", "seq_len", "block_size", "max_length",
                        "model_max_length", "context_length", "sequence_len"})
+# Clients of hosted models (the model runs on someone else's servers, not on this machine's GPU).
+HOSTED_CLIENTS = frozenset({
+    "OpenAI", "AsyncOpenAI", "AzureOpenAI", "AsyncAzureOpenAI", "Anthropic", "AsyncAnthropic", "AnthropicBedrock",
+    "AnthropicVertex", "InferenceClient", "AsyncInferenceClient", "InferenceClientModel", "HfApiModel",
+    "LiteLLMModel", "OpenAIServerModel", "AzureOpenAIServerModel", "AmazonBedrockServerModel", "OpenAIModel",
+    "Together", "AsyncTogether", "Groq", "AsyncGroq", "ChatOpenAI", "AzureChatOpenAI", "ChatAnthropic", "ChatGroq",
+    "ChatTogether", "ChatVertexAI", "ChatBedrock", "ChatBedrockConverse", "ChatGoogleGenerativeAI", "ChatMistralAI",
+    "ChatCohere", "ChatFireworks", "ChatLiteLLM", "OpenAIEmbeddings", "AzureOpenAIEmbeddings", "GenerativeModel",
+    "MistralClient", "Mistral", "Cohere", "ClientV2", "Fireworks", "HuggingFaceEndpoint", "HuggingFaceInferenceAPI",
+    "ChatHuggingFace", "BedrockChat", "OpenAILike",
+})
+# Client names no local library uses: hosted even in a file that imports no SDK (a README example
+# of a library that wraps one).
+UNAMBIGUOUS_HOSTED = frozenset({
+    "OpenAI", "AsyncOpenAI", "AzureOpenAI", "AsyncAzureOpenAI", "Anthropic", "AsyncAnthropic", "InferenceClient",
+    "AsyncInferenceClient", "InferenceClientModel", "HfApiModel", "LiteLLMModel", "OpenAIServerModel",
+    "AzureOpenAIServerModel", "AmazonBedrockServerModel", "ChatOpenAI", "AzureChatOpenAI", "ChatAnthropic",
+    "ChatGroq", "ChatVertexAI", "ChatBedrock", "ChatGoogleGenerativeAI", "ChatMistralAI", "HuggingFaceEndpoint",
+})
+# Module-level calls of hosted APIs: (receiver, name).
+HOSTED_CALLS = frozenset({("litellm", "completion"), ("litellm", "acompletion"), ("litellm", "embedding"),
+                          ("openai", "create"), ("openai.ChatCompletion", "create"), ("openai.Completion", "create"),
+                          ("vertexai", "init"), ("genai", "configure"), ("genai", "Client"), ("replicate", "run")})
+# Modules whose clients call hosted models; an ambiguous class name (``Mistral``, ``Together``) counts
+# only in a file that imports one of them.
+HOSTED_MODULES = frozenset({
+    "openai", "anthropic", "litellm", "groq", "together", "cohere", "mistralai", "google", "vertexai", "boto3",
+    "langchain_openai", "langchain_anthropic", "langchain_groq", "langchain_together", "langchain_google_vertexai",
+    "langchain_google_genai", "langchain_aws", "langchain_mistralai", "langchain_cohere", "langchain_fireworks",
+    "langchain_community", "langchain_huggingface", "huggingface_hub", "smolagents", "replicate", "fireworks",
+    "llama_index", "dspy", "instructor", "autogen", "crewai", "agents",
+})
+_LOCAL_URL_RE = re.compile(r"localhost|127\.0\.0\.1|0\.0\.0\.0|\[::1\]")
+# Ids of models only served through an API (never weights to download).
+HOSTED_MODEL_RE = re.compile(
+    r"^(?:(?:openai|anthropic|azure|gemini|vertex_ai|bedrock|groq|together_ai|mistral)/)?"
+    r"(?:gpt-(?:3\.5|4|5)|o[1-4](?:-|$)|chatgpt|text-davinci|davinci|text-embedding|dall-e|claude|gemini|"
+    r"command-r|mistral-(?:large|medium|small)-latest|anthropic\.|amazon\.|meta\.llama)", re.I)
+
+
+def is_hosted_model_id(value: str) -> bool:
+    """An id that names a model only reachable through a hosted API (gpt-4o, claude-3-5-sonnet, gemini-pro)."""
+    return bool(HOSTED_MODEL_RE.match(value.strip()))
+
+
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)?$")
 
 
@@ -83,6 +129,21 @@ class FileSignals:
     grad_ckpt: list[Evidence] = field(default_factory=list)
     device_map: list[Evidence] = field(default_factory=list)
     frameworks: set[str] = field(default_factory=set)  # top-level imports
+    hosted: list[Evidence] = field(default_factory=list)  # calls of hosted-model clients (OpenAI, Anthropic…)
+    hosted_models: list[tuple[str, Evidence]] = field(default_factory=list)  # model ids sent to those clients
+    hosted_classes: set[str] = field(default_factory=set)  # classes here that wrap a hosted client only
+    called: set[str] = field(default_factory=set)  # names of everything called (for classes defined elsewhere)
+
+    @property
+    def local_model_use(self) -> bool:
+        """Whether the file trains or runs a model on this machine (not through a hosted API)."""
+        return bool(self.training_strength >= 1.5 or self.loads_model or self.quant4 or self.quant8
+                    or (self.inference and self.inference_strength >= 0.7 and not self.hosted))
+
+    @property
+    def hosted_only(self) -> bool:
+        """Calls hosted models and runs none locally."""
+        return bool(self.hosted) and not self.local_model_use
 
 
 def _call_name(func: ast.AST) -> tuple[str, str]:
@@ -145,6 +206,17 @@ class _Visitor(ast.NodeVisitor):
         self.line_map = line_map
         self.constants: dict[str, tuple[str, int]] = {}
         self.lines: list[str] = []
+        self.class_stack: list[str] = []
+        self.hosted_in_class: set[str] = set()
+        self.local_in_class: set[str] = set()
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self.class_stack.append(node.name)
+        local_before = self.sig.local_model_use, len(self.sig.loads_model), len(self.sig.training)
+        self.generic_visit(node)
+        if (len(self.sig.loads_model), len(self.sig.training)) != local_before[1:]:
+            self.local_in_class.add(node.name)
+        self.class_stack.pop()
 
     def ev(self, node: ast.AST, text: str | None = None) -> Evidence:
         line = getattr(node, "lineno", None)
@@ -232,6 +304,11 @@ class _Visitor(ast.NodeVisitor):
         sig = self.sig
         low_recv = receiver.lower()
         kwargs = {kw.arg: kw.value for kw in node.keywords if kw.arg}
+        if name:
+            sig.called.add(name)
+        if self._hosted_call(node, receiver, name, kwargs):
+            self.generic_visit(node)
+            return
         if name == "backward" and not node.args[1:]:
             sig.training.append(self.ev(node))
             sig.training_strength += 2.0
@@ -370,6 +447,47 @@ class _Visitor(ast.NodeVisitor):
             sig.gpu_counts.append((n, self.ev(node)))
         self.generic_visit(node)
 
+    def _hosted_call(self, node: ast.Call, receiver: str, name: str, kwargs: dict) -> bool:
+        """A hosted-model client or call: recorded, and its model id is not a local model."""
+        sig = self.sig
+        imports_hosted = bool(sig.frameworks & HOSTED_MODULES)
+        hosted = False
+        if name in UNAMBIGUOUS_HOSTED or name in HOSTED_CLIENTS and (
+                imports_hosted or receiver.split(".")[0] in HOSTED_MODULES):
+            hosted = True
+        elif (receiver, name) in HOSTED_CALLS or (name in ("completion", "acompletion") and "litellm" in sig.frameworks
+                                                  and receiver == ""):
+            hosted = True
+        elif name == "client" and receiver == "boto3" and "bedrock" in (_const_str(node.args[0]) if node.args else
+                                                                        _const_str(kwargs.get("service_name")) or ""):
+            hosted = True
+        elif name == "create" and re.search(r"(chat\.)?completions$|messages$|responses$", receiver) and imports_hosted:
+            hosted = True
+        if not hosted:
+            return False
+        base = _const_str(kwargs.get("base_url")) or _const_str(kwargs.get("api_base")) or ""
+        if base and _LOCAL_URL_RE.search(base):
+            return False  # a client of a server this machine runs (vLLM, TGI, Ollama): not hosted
+        sig.hosted.append(self.ev(node))
+        if self.class_stack:
+            self.hosted_in_class.add(self.class_stack[-1])
+        for key in ("model", "model_id", "model_name", "repo_id", "deployment_name", "azure_deployment"):
+            if key in kwargs:
+                value = self._const_or_constant(kwargs[key])
+                if value:
+                    sig.hosted_models.append((value, self.ev(node)))
+        if node.args and name in HOSTED_CLIENTS:
+            value = self._const_or_constant(node.args[0])
+            if value and looks_like_model_id(value):
+                sig.hosted_models.append((value, self.ev(node)))
+        return True
+
+    def _const_or_constant(self, value_node: ast.AST) -> str | None:
+        value = _const_str(value_node)
+        if value is None and isinstance(value_node, ast.Name) and value_node.id in self.constants:
+            value = self.constants[value_node.id][0]
+        return value
+
     def _add_batch(self, key: str, number: int, node: ast.AST) -> None:
         """Per-device batch sizes go first: a global batch_size is split over accumulation steps."""
         item = (number, self.ev(node))
@@ -443,7 +561,18 @@ def analyze_source(rel: str, text: str, *, notebook: bool = False, line_map: lis
         return None
     visitor = _Visitor(sig, line_map)
     visitor.lines = text.splitlines()
+    # imports first: a client class counts as hosted only in a file that imports a hosted SDK
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            sig.frameworks.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            sig.frameworks.add(node.module.split(".")[0])
     visitor.visit(tree)
+    sig.hosted_classes = visitor.hosted_in_class - visitor.local_in_class
+    if sig.hosted_models or sig.model_ids:
+        # a model id sent to a hosted API, or one only an API serves, is not a model this machine runs
+        hosted_ids = {value for value, _ in sig.hosted_models}
+        sig.model_ids = [m for m in sig.model_ids if m[0] not in hosted_ids and not is_hosted_model_id(m[0])]
     if not notebook and not sig.is_entry:
         # a script with top-level calls (no main guard) is an entry point too
         sig.is_entry = any(isinstance(n, ast.Expr) and isinstance(n.value, ast.Call) for n in tree.body) and \

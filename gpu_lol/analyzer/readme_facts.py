@@ -22,6 +22,9 @@ VRAM_NEED_RES = [
     re.compile(_MEM_WORDS + r"[^.\n]{0,30}?" + _NEED + r"[^.\n]{0,12}?" + _NUM + r"\s*(?:gb|gib|g)\b", re.I),
     re.compile(r"gpu\s+with\s+" + _NEED + r"?\s*" + _NUM + r"\s*(?:gb|gib)\b", re.I),
     re.compile(_NEED + r"\s+(?:a\s+)?" + _NUM + r"\s*(?:gb|gib)\s+(?:gpu|graphics\s+card|card)\b", re.I),
+    # "runs on a single 24 GB GPU", "fits on one 16GB card": the card the authors say is enough
+    re.compile(r"\b(?:runs?|running|fits?|works?)\s+(?:\w+\s+){0,2}?on\s+(?:a|one|any|a\s+single|your)\s+"
+               + _NUM + r"\s*(?:gb|gib)\s+(?:\w+\s+)?(?:gpus?|cards?|graphics\s+cards?)\b", re.I),
     # "If your GPU(s) have less than 80GB, ... you will OOM"
     re.compile(r"gpus?(?:\(s\))?\s+(?:has|have|with)\s+less\s+than\s+" + _NUM + r"\s*(?:gb|gib)\b"
                r"(?=[^.\n]{0,120}\b(?:oom|out\s+of\s+memory|run\s+out\s+of\s+vram))", re.I),
@@ -44,6 +47,25 @@ HW_RES = [
     # 4 A100 80G GPUs, 8 H100 80GB GPUs
     re.compile(r"\b(\d{1,2})\s+(?:nvidia\s+)?(a100|h100|h200|a6000|a40|l40s|v100|h800|a800)[\s\-]+(\d{2,3})\s*g(?:b|ib)?\s+gpus\b", re.I),
 ]
+# "requires 8x80GB": read only on a line that states a requirement (a bare "on 2x24GB GPUs" boasts)
+REQUIRED_HW_RE = re.compile(r"\b(\d{1,2})\s*[x×]\s*(\d{2,3})\s*g(?:b|ib)\b", re.I)
+# Sections that talk about other projects, not this one
+_ASIDE_HEADING = re.compile(r"acknowledg|citation|cite|related|thanks|credits|license|references|news|updates|"
+                            r"changelog|star\s+history|contributors|disclaimer", re.I)
+# "314B parameters", "a 7 billion parameter model", "33B-parameter"
+PARAMS_RE = re.compile(r"(?<![\w.])(\d{1,4}(?:\.\d{1,2})?)\s*(?:b|billion)[\s-]+param", re.I)
+_ACTIVE = re.compile(r"\b(activ(?:e|ated)|per\s+token)\b", re.I)
+# "designed to run on conventional laptops", "no GPU required", "does not require specialized hardware"
+CPU_OK_RE = re.compile(
+    r"(?:designed|meant|made|able|intended)\s+to\s+run\s+on\s+(?:a\s+|your\s+)?(?:conventional|regular|ordinary|"
+    r"standard|normal|most|any)?\s*(?:laptops?|cpus?)\b|runs?\s+(?:fine\s+|well\s+|comfortably\s+)?on\s+(?:a|any|"
+    r"your|most)\s+(?:\w+\s+)?(?:laptop|cpu)\b|does\s+not\s+require\s+(?:a\s+|any\s+)?(?:gpu|specialized\s+hardware)|"
+    r"no\s+gpu\s+(?:is\s+)?(?:required|needed|necessary)|\bgpu\s+is\s+(?:not\s+required|optional|not\s+needed)", re.I)
+# A README that presents the repo as a course, a book or a lecture series
+COURSE_RE = re.compile(r"\b(course|lectures?|lessons?|syllabus|curriculum|chapters?|bootcamp|workshop|textbook|"
+                       r"homework|class\s+notes|(?:week|unit|module)\s+\d+)\b", re.I)
+_REQUIRE_WORDS = re.compile(r"\b(requires?|required|requirements?|needs?|needed|minimum|at\s+least|recommended|must)\b",
+                            re.I)
 
 
 @dataclass
@@ -59,6 +81,15 @@ class ReadmeFacts:
     vram_needs: list[tuple[float, Evidence]] = field(default_factory=list)
     hardware: list[tuple[int, float, Evidence]] = field(default_factory=list)  # (gpus, GB per GPU, ev)
     table_rows: list[TableRow] = field(default_factory=list)  # rows of Markdown tables with a VRAM column
+    params: list[tuple[float, Evidence]] = field(default_factory=list)  # "314B parameters" (root README)
+    required_hardware: list[tuple[int, float, Evidence]] = field(default_factory=list)  # "requires 8x80GB"
+    cpu_statement: Evidence | None = None  # "runs on a laptop", "no GPU required"
+    course: Evidence | None = None  # the README presents a course / book / lectures
+
+    @property
+    def stated_params_b(self) -> tuple[float, Evidence] | None:
+        """The model size the root README states first (a release README leads with its model)."""
+        return self.params[0] if self.params else None
 
     def table_need(self, model_name: str | None, method: str | None, workload: str) -> tuple[float, Evidence] | None:
         """A VRAM table's figure for this model (a row naming it) or, failing that, its precision."""
@@ -88,6 +119,11 @@ class ReadmeFacts:
         """Hardware statements of the root README (the setup the authors say they ran)."""
         return [h for h in self.hardware if "/" not in h[2].file]
 
+    def required_for(self, count: int) -> tuple[float, Evidence] | None:
+        """The root README's stated hardware requirement for this GPU count ("requires 8x80GB")."""
+        matches = [(gb, ev) for n, gb, ev in self.required_hardware if n == count and "/" not in ev.file]
+        return matches[0] if matches else None
+
     def hardware_for(self, count: int) -> tuple[float, Evidence] | None:
         """The first statement for this GPU count: a README leads with its main setup."""
         matches = [(gb, ev) for n, gb, ev in self.hardware if n == count]
@@ -110,12 +146,35 @@ def read(index: FileIndex) -> ReadmeFacts:
         if root:
             _tables(facts, f.rel, text.splitlines())
         code = {n for n, _ in readme_code_lines(text)}
+        course_hits: list[Evidence] = []
+        aside = False
         for lineno, line in enumerate(text.splitlines(), 1):
             if lineno in code or len(line) > 2000:
                 continue
+            if line.lstrip().startswith("#"):
+                aside = bool(_ASIDE_HEADING.search(line))
             if not root:
                 _hardware(facts, f.rel, lineno, line)
                 continue
+            for m in (PARAMS_RE.finditer(line) if not aside else ()):
+                value = float(m.group(1))
+                if 0.05 <= value <= 3000 and not _ACTIVE.search(line[m.end(): m.end() + 25]):
+                    facts.params.append((value, Evidence(f.rel, lineno, line.strip())))
+            if facts.cpu_statement is None and CPU_OK_RE.search(line) and not _NOT_GPU.search(line):
+                facts.cpu_statement = Evidence(f.rel, lineno, line.strip())
+            hits = len(COURSE_RE.findall(line))
+            if hits and (lineno <= 12 and line.lstrip().startswith("#") or len(course_hits) < 8):
+                course_hits.extend([Evidence(f.rel, lineno, line.strip())] * hits)
+                if lineno <= 12 and line.lstrip().startswith("#"):
+                    course_hits.extend([Evidence(f.rel, lineno, line.strip())] * 4)  # the title says so
+            before = len(facts.hardware)
+            _hardware(facts, f.rel, lineno, line)
+            if _REQUIRE_WORDS.search(line) and not aside:
+                for m in REQUIRED_HW_RE.finditer(line):
+                    count, gb = int(m.group(1)), float(m.group(2))
+                    if 2 <= count <= 64 and gb >= 8:
+                        facts.hardware.append((count, gb, Evidence(f.rel, lineno, line.strip())))
+                facts.required_hardware.extend(facts.hardware[before:])
             seen_line = False
             for rx in VRAM_NEED_RES:
                 if seen_line:
@@ -130,7 +189,8 @@ def read(index: FileIndex) -> ReadmeFacts:
                         facts.vram_needs.append((value, Evidence(f.rel, lineno, line.strip())))
                         seen_line = True
                         break
-            _hardware(facts, f.rel, lineno, line)
+        if root and len(course_hits) >= 5 and facts.course is None:
+            facts.course = course_hits[0]
     return facts
 
 

@@ -47,9 +47,14 @@ class WorkloadDecision:
 
 
 def decide(*, needs_gpu: bool, commands: list[Command], signals: list[FileSignals], recipe_files: list[tuple[str, Evidence]],
-           py_file_count: int, notebook_count: int = 0, linked_notebooks: list[str] = ()) -> WorkloadDecision:
+           py_file_count: int, notebook_count: int = 0, linked_notebooks: list[str] = (),
+           gpu_in_code: bool = True, cpu_statement: Evidence | None = None,
+           course: Evidence | None = None) -> WorkloadDecision:
     """``notebook_count``: notebooks outside tests/docs (from the file index, read or not);
-    ``linked_notebooks``: notebooks of this repo the root README links to."""
+    ``linked_notebooks``: notebooks of this repo the root README links to; ``gpu_in_code``: a GPU
+    framework is imported by the repo's code or run by a GPU launcher (not only declared);
+    ``cpu_statement``: the README says the code runs on a laptop/CPU; ``course``: the README presents
+    the repo as a course, book or lecture series."""
     scores = {"training": 0.0, "inference": 0.0, "interactive": 0.0}
     evidence: dict[str, list[tuple[float, Evidence]]] = {k: [] for k in scores}
 
@@ -97,9 +102,23 @@ def decide(*, needs_gpu: bool, commands: list[Command], signals: list[FileSignal
     n_notebooks = max(notebook_count, len(notebooks))
     notebook_centric = not documented and n_notebooks > 0 and (
         n_notebooks >= max(1, py_file_count) or (bool(linked_notebooks) and n_notebooks >= 3))
+    if course is not None and n_notebooks >= 3 and not _gpu_launch_first(commands):
+        # a course/book of notebooks: its lessons are the main path, whatever scripts sit beside them
+        notebook_centric = True
     if not needs_gpu:
         return WorkloadDecision("cpu", scores, evidence, "no GPU framework (torch, tensorflow, jax, vllm, …) is "
                                 "declared or imported", notebook_centric)
+    hosted = _hosted_reason(commands, signals)
+    if hosted:
+        return WorkloadDecision("cpu", scores, evidence, hosted, notebook_centric)
+    if not gpu_in_code and not any(s.weight > 0 and s.local_model_use for s in signals) and not any(
+            c.weight > 0 and c.role in ("training", "inference") and c.launcher not in ("python", "other", "shell")
+            for c in commands):
+        return WorkloadDecision("cpu", scores, evidence, "a GPU framework is declared but no code imports it and "
+                                "nothing trains or runs a model", notebook_centric)
+    if notebook_centric and cpu_statement is not None:
+        return WorkloadDecision("cpu", scores, evidence, f"notebooks the README says run on a laptop/CPU "
+                                f"({cpu_statement})", True)
     if notebook_centric:
         first = linked_notebooks[0] if linked_notebooks else (notebooks[0].file if notebooks else "")
         add("interactive", 2.0 + n_notebooks * 0.5, Evidence(first))
@@ -124,3 +143,32 @@ def decide(*, needs_gpu: bool, commands: list[Command], signals: list[FileSignal
         return WorkloadDecision("inference", scores, evidence, "some inference code")
     return WorkloadDecision("interactive", scores, evidence,
                             "a GPU framework is used but no training or serving entry point was found")
+
+
+def _gpu_launch_first(commands: list[Command]) -> bool:
+    """The README's first command is a GPU launcher (torchrun, accelerate, deepspeed, vllm serve…)."""
+    ranked = sorted((c for c in commands if c.readme_rank is not None and c.role in ("training", "inference")
+                     and c.weight > 0), key=lambda c: c.readme_rank)
+    return bool(ranked) and ranked[0].launcher in ("torchrun", "accelerate", "deepspeed", "vllm", "tgi", "sglang")
+
+
+def _hosted_reason(commands: list[Command], signals: list[FileSignals]) -> str:
+    """Why the repo needs no local GPU because it only calls hosted models, or "".
+
+    Either the README's first runnable example (a command or a ```python block) calls a hosted
+    model API and runs no model itself, or the repo's code calls hosted models and nowhere trains
+    or loads one (outside tests and docs)."""
+    ranked = sorted((c for c in commands if c.readme_rank is not None and c.readme_rank < 1000 and c.weight > 0
+                     and c.role in ("training", "inference", "hosted")), key=lambda c: c.readme_rank)
+    if ranked and ranked[0].role == "hosted":
+        return (f"the README's first example calls a hosted model API, no local model "
+                f"({ranked[0].evidence.cite()})")
+    hosted = [s for s in signals if s.weight > 0 and s.hosted]
+    if not hosted:
+        return ""
+    local = [s for s in signals if s.weight > 0 and s.local_model_use]
+    launched = [c for c in commands if c.weight > 0 and c.role in ("training", "inference")
+                and c.launcher in ("torchrun", "accelerate", "deepspeed", "vllm", "tgi", "sglang", "ollama")]
+    if local or launched:
+        return ""
+    return f"the code calls hosted model APIs only ({hosted[0].hosted[0].cite()}); nothing trains or loads a model"
