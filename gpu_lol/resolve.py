@@ -41,6 +41,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -220,7 +221,11 @@ def _run_uv(named: list[str], python: str, index_args: list[str], constraints: l
     with tempfile.TemporaryDirectory(prefix="gpu-lol-resolve-") as tmp:
         req_file = Path(tmp) / "requirements.in"
         req_file.write_text("\n".join(named) + "\n", encoding="utf-8")
-        cmd = [exe, "pip", "compile", str(req_file), "--python-version", python, "--python-platform", PLATFORM,
+        # --python: uv's base interpreter is gpu-lol's own, so uv never probes every python3.X on
+        # PATH (pyenv shims each start a shell, and a stale pyenv lock stalls them for a minute);
+        # the target is still --python-version on --python-platform.
+        cmd = [exe, "pip", "compile", str(req_file), "--python", sys.executable,
+               "--python-version", python, "--python-platform", PLATFORM,
                "--no-build", "--no-header", "--no-annotate", "--no-strip-extras", "--color", "never",
                "--index-strategy", "unsafe-best-match"] + index_args
         if constraints:

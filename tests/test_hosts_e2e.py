@@ -154,7 +154,9 @@ def test_host_end_to_end(run_cli, sshd_server, box_repo, gpu_lol_exe):  # noqa: 
     snap = run_cli("snapshot", "box", "-o", snap_file)
     assert snap.code == 0, snap
     loaded = config_file.load(snap_file).data
-    assert loaded["workload_type"] == "cpu"  # what this machine is: no GPU
+    # the machine has no GPU, but the spec's GPU need is the repo's, not the machine's (issue 13.4)
+    assert (loaded["workload_type"], loaded["gpu_type"], loaded["gpu_count"]) == ("training", "L4", 1)
+    assert "this machine has no GPU" in snap.err
     assert loaded["python_version"]
     assert loaded["providers"] == ["runpod"] and loaded["envs"] == {"GREETING": "hello from the spec"}
     assert snap_file.read_text().startswith("# gpu-lol snapshot of box (")

@@ -306,7 +306,7 @@ def test_network_fixture_repos_resolve(pypi):
 def test_init_lock_stores_the_lock_and_launches_install_it(local_index, run_cli, tmp_path):
     repo = tmp_path / "qlora"
     shutil.copytree(REPOS / "resolve-qlora", repo)
-    result = run_cli("init", repo, "--lock", "--no-llm")
+    result = run_cli("init", repo, "--lock", "--complete", "--no-llm")  # complete: resume below needs it
     assert result.code == 0, result
     lock = (repo / resolve.LOCK_FILE).read_text()
     assert "scikit-learn==1.2.2\n" in lock and "sentencepiece==0.1.99\n" in lock
