@@ -17,9 +17,11 @@ Scored fields ("all right" = all three):
   gpus      output `gpu_count` is the labelled count (or one of a list)
   gpu       the GPU picked is acceptable. CPU-only label (gpu_count 0): output must have
             gpu_type null and gpu_count 0. Otherwise the card picked (`gpu_type`, its memory from
-            gpu_lol/data/gpus.yaml) holds the labelled minimum (card >= min_vram_gb) and the
-            estimate does not ask for more than is sensible (`vram_required_gb` <= max_vram_gb).
-            A label whose gpu_count list contains 0 also accepts a CPU answer.
+            gpu_lol/data/gpus.yaml) holds the labelled minimum (card >= min_vram_gb) and its own
+            estimate, and is not wasteful: card <= max_vram_gb, or a card of the smallest memory
+            in the catalog (nothing smaller could be picked). How close the estimate itself is,
+            is the separate VRAM figure below. A label whose gpu_count list contains 0 also
+            accepts a CPU answer.
   Also reported, not part of "all right": the estimate itself within [min_vram_gb,
   max_vram_gb] (the rule before 2026-12: an estimate of 55 GB for a label whose minimum is
   the 80 GB card it needs failed it although the 80 GB card was picked).
@@ -72,6 +74,12 @@ def card_vram(gpu_type) -> float | None:
         except (OSError, yaml.YAMLError, KeyError, TypeError):
             _CARDS = {}
     return _CARDS.get(str(gpu_type)) if gpu_type is not None else None
+
+
+def smallest_card() -> float:
+    """The least memory any catalog card has: a plan on such a card cannot be cheaper in memory."""
+    card_vram(None)
+    return min(_CARDS.values()) if _CARDS else 0.0
 DEFAULT_MIRRORS = "/work/.mirror"
 OK, BAD = "\u2713", "\u2717"
 
@@ -394,7 +402,9 @@ def score_entry(labels: dict, out: dict | None) -> dict:
         gpu_ok = False
     else:
         card = card_vram(got_type)
-        gpu_ok = card is not None and card + 0.5 >= lo and (hi is None or got_vram <= hi)
+        gpu_ok = (card is not None and card + 0.5 >= lo  # holds what the main path needs
+                  and got_vram <= card + 0.5  # holds its own estimate
+                  and (hi is None or card <= hi + 0.5 or card <= smallest_card()))  # not wasteful
     need_in_range = None
     if not cpu_only:
         need_in_range = (got_vram is not None and got_count_n not in (None, 0)
@@ -598,7 +608,7 @@ def print_summary(results: list[dict], summary: dict, out=sys.stdout) -> None:
     print(file=out)
     print(f"all-right: {summary['all']['right']}/{summary['all']['total']}", file=out)
     print(
-        "per-field: workload {}  gpu_count {}  gpu (card holds min, estimate <= max) {}  | model name (informational) {}/{}".format(
+        "per-field: workload {}  gpu_count {}  gpu (card holds min, not wasteful) {}  | model name (informational) {}/{}".format(
             pct(summary["workload"]), pct(summary["gpu_count"]), pct(summary["gpu"]),
             summary["model_hint_informational"]["right"], summary["model_hint_informational"]["total"],
         ),

@@ -51,8 +51,16 @@ def test_an_acceptable_gpu_is_a_card_that_holds_the_labelled_minimum(scorer):
     assert right["gpu"] is True and right["need_in_range"] is False
     # an under-estimate that lands on a 48 GB card would OOM
     assert scorer.score_entry(labels, answer(gpu="L40S", vram=40))["gpu"] is False
-    # an over-estimate beyond the sensible maximum is waste even on a big card
+    # an over-estimate that lands on a card beyond the sensible maximum is waste
     assert scorer.score_entry(gpu_labels(min_vram_gb=10, max_vram_gb=24), answer(gpu="H200", vram=100))["gpu"] is False
+    # ... but not when it still lands on the smallest card there is (nothing cheaper in memory)
+    small = gpu_labels(min_vram_gb=4, max_vram_gb=8)
+    assert scorer.smallest_card() == 24
+    assert scorer.score_entry(small, answer(gpu="RTX3090", vram=12))["gpu"] is True
+    assert scorer.score_entry(small, answer(gpu="RTX3090", vram=12))["vram_ratio"] is False  # 3x the need
+    assert scorer.score_entry(small, answer(gpu="A40", vram=30))["gpu"] is False
+    # a card that does not hold its own estimate is never acceptable
+    assert scorer.score_entry(gpu_labels(min_vram_gb=80, max_vram_gb=None), answer(gpu="H100", vram=90))["gpu"] is False
     assert scorer.card_vram("H100") == 80 and scorer.card_vram("nope") is None
 
 
