@@ -97,6 +97,12 @@ def test_a_package_with_no_wheel_at_all_is_left_to_the_machine_and_never_built_h
     assert res.lock == ["alpha==1.0", "beta==2.0"]
 
 
+def test_a_dependency_with_no_wheel_at_all_is_read_from_its_sdist(local_index):
+    res = resolve.resolve(["wandb==0.15.3"], "3.11")
+    assert res.status == "ok", res.message
+    assert res.lock == ["pathtools==0.1.2", "wandb==0.15.3"] and res.build_on_machine == ["pathtools"]
+
+
 def test_what_the_image_ships_is_held_not_reinstalled(local_index):
     res = resolve.resolve(["peft==0.11.1", "torch"], "3.11", provides={"torch": "2.6.0"})
     assert res.status == "ok"
