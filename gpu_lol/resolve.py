@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Iterable
 
 PLATFORM = "x86_64-manylinux_2_28"
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 CACHE_TTL_S = 7 * 24 * 3600
 TIMEOUT_S = 120
 CANDIDATE_PYTHONS = ("3.12", "3.11", "3.10", "3.9", "3.8")
@@ -60,7 +60,7 @@ LOCK_FILE = ".gpu-lol-lock.txt"
 # Packages that come with the image's torch: never re-installed from the lock.
 _TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
 _TORCH_COMPANIONS = re.compile(r"^(nvidia-[a-z0-9-]+|triton|pytorch-triton)$")
-_LOCK_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9][A-Za-z0-9.+!_-]*)$")
+_LOCK_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[A-Za-z0-9,._-]+\])?==([A-Za-z0-9][A-Za-z0-9.+!_-]*)$")
 _NO_WHEELS = re.compile(r"(?:all versions of |only )?`?([A-Za-z0-9][A-Za-z0-9._-]*)`?((?:==|>=|<=|>|<|!=)\s*[^\s,]+)?"
                         r" ha(?:s|ve) no (?:usable wheels|wheels with a matching)")
 _OFFLINE_WORDS = ("failed to fetch", "error sending request", "dns error", "tcp connect error", "connection refused",
