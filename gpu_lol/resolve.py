@@ -606,12 +606,29 @@ def check_spec(spec, repo: Path | None = None, *, may_change_image: bool = True)
         if res.build_on_machine:
             check.notes.append(f"no wheels on the index, built on the machine (not checked here): "
                                f"{', '.join(res.build_on_machine)}")
+            cuda_builds = [r for r in res.build_on_machine if _name(r) in CUDA_EXTENSIONS]
+            if cuda_builds and image_mod.has_nvcc(check.image) is False:
+                check.warnings.append(
+                    f"{', '.join(cuda_builds)} compiles CUDA code on the machine, but {check.image} has no nvcc "
+                    "(a -runtime image): setup will fail; use a -devel image (base_image) or a prebuilt wheel URL")
     elif res.status in ("offline", "unchecked"):
         check.warnings.append(res.summary() + "; setup installs the requirements as declared")
     if res.not_checked and res.status != "skipped":
         check.notes.append(f"not resolved here, installed as declared: {', '.join(res.not_checked[:4])}"
                            + (f" and {len(res.not_checked) - 4} more" if len(res.not_checked) > 4 else ""))
     return check
+
+
+# Packages whose source build compiles CUDA kernels (needs nvcc in the image).
+CUDA_EXTENSIONS = frozenset({"flash-attn", "apex", "mamba-ssm", "causal-conv1d", "auto-gptq", "exllamav2",
+                             "deepspeed", "xformers", "vllm-flash-attn", "flashinfer", "grouped-gemm",
+                             "transformer-engine", "nvidia-apex", "megablocks", "fused-dense-lib"})
+
+
+def _name(text: str) -> str:
+    from gpu_lol.requirements_text import name_of
+
+    return name_of(text) or text
 
 
 def _torch_specs(requirements: Iterable[str]) -> list[str]:

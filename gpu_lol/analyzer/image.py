@@ -228,6 +228,20 @@ def python_of(image: str) -> str | None:
     return None
 
 
+def has_nvcc(image: str) -> bool | None:
+    """Whether the image has the CUDA compiler: ``-devel`` images and the table's PyTorch images
+    (built on devel bases) do, ``-runtime``/``-base`` ones do not; None when unknown."""
+    low = image.lower()
+    if "devel" in low:
+        return True
+    if re.search(r"[-_:](runtime|base)([-_]|$)", low) or "cudnn-runtime" in low:
+        return False
+    row = row_for(image)
+    if row is not None and row in _table()["pytorch"]:
+        return True
+    return None
+
+
 def provides_of(image: str) -> dict[str, str]:
     row = row_for(image)
     if row is None:
