@@ -372,3 +372,11 @@ def test_up_dry_run_refuses_pins_no_python_fixes(local_index, run_cli, tmp_path)
     assert result.code == 1, result
     assert "error: setup would fail" in result.err and "alpha, gamma" in result.err
     assert "hint: change or unpin alpha, gamma" in result.err
+
+
+def test_an_inference_plan_leaves_the_train_extra_out():
+    a = analyze(REPOS / "resolve-handbook-serve", use_llm=False)
+    assert a.spec.workload_type == "inference"
+    assert "python -m pip install -e ." in a.spec.setup_commands  # not .[train]: flash-attn needs nvcc
+    assert not any("flash-attn" in c for c in a.spec.setup_commands)
+    assert any("training extras left out" in r for r in a.reasoning)
