@@ -583,7 +583,8 @@ def check_spec(spec, repo: Path | None = None, *, may_change_image: bool = True)
     check = SetupCheck(res, setup, spec.base_image, python)
     if res.status == "conflict":
         alternative = None
-        if may_change_image and res.works_on and image_mod.row_for(spec.base_image) is not None:
+        row_now = image_mod.row_for(spec.base_image)
+        if may_change_image and res.works_on and row_now is not None and row_now in image_mod._table()["pytorch"]:
             torch_specs = _torch_specs(spec.requirements)
             for row in image_mod.images_for_python(res.works_on, torch_specs):
                 again = resolve(requirements, row["python"], index_options=index_options,
