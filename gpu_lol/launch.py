@@ -570,6 +570,11 @@ def plan_rows(plan: Plan) -> list[tuple[str, str]]:
         + "  (SkyPilot launches the cheapest one available"
         + "".join(f"; {n}" for n in plan.notes) + ")"))
     image = spec.base_image
+    from gpu_lol.analyzer.image import driver_needed
+
+    driver = driver_needed(spec.base_image) if not spec.is_cpu else None
+    if driver:
+        image += f"  ({driver})"
     if plan.template is not None:
         image += f"  (RunPod template '{plan.template.template.name}': {plan.template.reason})"
     rows.append(("image", image))

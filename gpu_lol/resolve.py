@@ -2,8 +2,12 @@
 
 ``uv pip compile`` (uv is a dependency; its binary comes from ``uv.find_uv_bin()``) resolves the
 named requirements for Linux x86_64 (``--python-platform x86_64-manylinux_2_28``) and the
-Python the image has (``--python-version``), from wheels only (``--no-build``: nothing is built
-or executed on this machine). Packages the image ships (torch in a PyTorch image) are held at
+Python the image has (``--python-version``), from wheels only (``--only-binary :all:``: no
+Python version is papered over by building here). Two exceptions, both packages with no wheel
+for any Python: a *requirement* such as ``flash-attn`` is left out of the resolution and built
+by pip on the machine; a *dependency* such as wandb's ``pathtools`` is read from its sdist
+(``--no-binary NAME``; uv may run that package's build backend in an isolated environment to
+get its metadata, as ``pip download`` would). Packages the image ships (torch in a PyTorch image) are held at
 the image's version with a constraint, so the lock agrees with what is already there.
 
 Outcomes (:class:`Resolution.status`):
@@ -49,7 +53,7 @@ from pathlib import Path
 from typing import Iterable
 
 PLATFORM = "x86_64-manylinux_2_28"
-CACHE_VERSION = 1
+CACHE_VERSION = 3
 CACHE_TTL_S = 7 * 24 * 3600
 TIMEOUT_S = 120
 CANDIDATE_PYTHONS = ("3.12", "3.11", "3.10", "3.9", "3.8")
@@ -57,9 +61,9 @@ LOCK_FILE = ".gpu-lol-lock.txt"
 # Packages that come with the image's torch: never re-installed from the lock.
 _TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
 _TORCH_COMPANIONS = re.compile(r"^(nvidia-[a-z0-9-]+|triton|pytorch-triton)$")
-_LOCK_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9][A-Za-z0-9.+!_-]*)$")
-_NO_WHEELS = re.compile(r"(?:all versions of |only )?`?([A-Za-z0-9][A-Za-z0-9._-]*)`?(?:(==|>=|<=|>|<|!=)\s*[^\s,]+)?"
-                        r" has no (?:usable wheels|wheels with a matching)")
+_LOCK_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[A-Za-z0-9,._-]+\])?==([A-Za-z0-9][A-Za-z0-9.+!_-]*)$")
+_NO_WHEELS = re.compile(r"(?:all versions of |only )?`?([A-Za-z0-9][A-Za-z0-9._-]*)`?((?:==|>=|<=|>|<|!=)\s*[^\s,]+)?"
+                        r" ha(?:s|ve) no (?:usable wheels|wheels with a matching)")
 _OFFLINE_WORDS = ("failed to fetch", "error sending request", "dns error", "tcp connect error", "connection refused",
                   "network is unreachable", "timed out", "failed to lookup address", "could not connect")
 # options of `pip install` that change where packages come from: passed on to the resolver
@@ -209,7 +213,7 @@ def _write_cache(key: str, res: Resolution) -> None:
 
 
 def _run_uv(named: list[str], python: str, index_args: list[str], constraints: list[str],
-            no_deps: bool = False) -> tuple[int, str, str]:
+            no_deps: bool = False, from_source: Iterable[str] = ()) -> tuple[int, str, str]:
     exe = uv_bin()
     if exe is None:
         return 127, "", "uv is not installed (pip install uv)"
@@ -226,8 +230,10 @@ def _run_uv(named: list[str], python: str, index_args: list[str], constraints: l
         # the target is still --python-version on --python-platform.
         cmd = [exe, "pip", "compile", str(req_file), "--python", sys.executable,
                "--python-version", python, "--python-platform", PLATFORM,
-               "--no-build", "--no-header", "--no-annotate", "--no-strip-extras", "--color", "never",
+               "--only-binary", ":all:", "--no-header", "--no-annotate", "--no-strip-extras", "--color", "never",
                "--index-strategy", "unsafe-best-match"] + index_args
+        for name in from_source:
+            cmd += ["--no-binary", name]  # no wheel exists: its metadata comes from its sdist
         if constraints:
             con_file = Path(tmp) / "constraints.txt"
             con_file.write_text("\n".join(constraints) + "\n", encoding="utf-8")
@@ -278,6 +284,17 @@ def _no_wheel_names(stderr: str) -> list[str]:
     from packaging.utils import canonicalize_name
 
     return list(dict.fromkeys(canonicalize_name(m.group(1)) for m in _NO_WHEELS.finditer(stderr)))
+
+
+def _no_wheel_pins(stderr: str) -> dict[str, str]:
+    """name -> the requirement the explanation says has no wheels (``antlr4-python3-runtime==4.8``)."""
+    from packaging.utils import canonicalize_name
+
+    out: dict[str, str] = {}
+    for m in _NO_WHEELS.finditer(stderr):
+        name = canonicalize_name(m.group(1))
+        out.setdefault(name, name + (m.group(2) or "").replace(" ", ""))
+    return out
 
 
 def _parse_lock(stdout: str) -> tuple[list[str], list[str]]:
@@ -339,9 +356,9 @@ def _resolve_uncached(named: list[str], other: list[str], python: str, index_arg
                     and not ("torch" in provides and _TORCH_COMPANIONS.match(name_of(line) or ""))]
         res.not_checked += odd
     elif res.status == "conflict" and search_pythons:
-        for other_py in CANDIDATE_PYTHONS:
-            if other_py != python and _attempt(named, [], other_py, index_args, constraints)[0].status == "ok":
-                res.works_on.append(other_py)
+        others = [p for p in CANDIDATE_PYTHONS if p != python]
+        results = _parallel(lambda py: _attempt(named, [], py, index_args, constraints)[0].status == "ok", others)
+        res.works_on = [py for py, ok in zip(others, results) if ok]
     return res
 
 
@@ -351,13 +368,14 @@ def _attempt(named: list[str], other: list[str], python: str, index_args: list[s
     from gpu_lol.requirements_text import name_of
 
     build_here: list[str] = []
+    from_source: list[str] = []  # dependencies with no wheel anywhere (pathtools): read from their sdist
     todo = list(named)
-    for _round in range(6):
+    for _round in range(8):
         if not todo:
             return Resolution("ok", python, build_on_machine=build_here, not_checked=list(other)), ""
-        rc, out, err = _run_uv(todo, python, index_args, constraints)
+        rc, out, err = _run_uv(todo, python, index_args, constraints, from_source=from_source)
         if rc == 0:
-            return Resolution("ok", python, build_on_machine=build_here, not_checked=list(other)), out
+            return Resolution("ok", python, build_on_machine=build_here + from_source, not_checked=list(other)), out
         if rc in (124, 127):
             return Resolution("unchecked", python, not_checked=list(other), message=err.strip()), ""
         if _is_offline(err):
@@ -373,6 +391,15 @@ def _attempt(named: list[str], other: list[str], python: str, index_args: list[s
             build_here += sdist_only
             todo = [r for r in todo if r not in sdist_only]
             continue
+        # a dependency (not a requirement) with no wheel anywhere, such as wandb's pathtools:
+        # pure-Python sdists pip builds on the machine in seconds; let the resolver read it
+        direct_names = {name_of(r) for r in todo}
+        pins = _no_wheel_pins(err)
+        deps = [n for n in no_wheels if n not in direct_names and n not in from_source
+                and not _has_wheels_somewhere(pins.get(n, n), python, index_args)]
+        if deps:
+            from_source += deps
+            continue
         conflicts = direct or _mentioned(todo, err)
         return Resolution("conflict", python, conflicts=conflicts, build_on_machine=build_here,
                           not_checked=list(other), message=_first_cause(err)), ""
@@ -383,9 +410,18 @@ def _has_wheels_somewhere(requirement: str, python: str, index_args: list[str]) 
     """Whether the requirement has a wheel for some other Python (then it is a real conflict)."""
     key = (requirement, python, tuple(index_args))
     if key not in _WHEEL_MEMO:
-        _WHEEL_MEMO[key] = any(_run_uv([requirement], other_py, index_args, [], no_deps=True)[0] == 0
-                               for other_py in CANDIDATE_PYTHONS if other_py != python)
+        others = [p for p in CANDIDATE_PYTHONS if p != python]
+        _WHEEL_MEMO[key] = any(_parallel(lambda py: _run_uv([requirement], py, index_args, [], no_deps=True)[0] == 0,
+                                         others))
     return _WHEEL_MEMO[key]
+
+
+def _parallel(fn, items: list) -> list:
+    """``fn`` over ``items`` at once (each is a uv process waiting on the index), in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
+        return list(pool.map(fn, items))
 
 
 _WHEEL_MEMO: dict[tuple, bool] = {}
@@ -552,7 +588,8 @@ def check_spec(spec, repo: Path | None = None, *, may_change_image: bool = True)
     check = SetupCheck(res, setup, spec.base_image, python)
     if res.status == "conflict":
         alternative = None
-        if may_change_image and res.works_on and image_mod.row_for(spec.base_image) is not None:
+        row_now = image_mod.row_for(spec.base_image)
+        if may_change_image and res.works_on and row_now is not None and row_now in image_mod._table()["pytorch"]:
             torch_specs = _torch_specs(spec.requirements)
             for row in image_mod.images_for_python(res.works_on, torch_specs):
                 again = resolve(requirements, row["python"], index_options=index_options,
@@ -575,12 +612,29 @@ def check_spec(spec, repo: Path | None = None, *, may_change_image: bool = True)
         if res.build_on_machine:
             check.notes.append(f"no wheels on the index, built on the machine (not checked here): "
                                f"{', '.join(res.build_on_machine)}")
+            cuda_builds = [r for r in res.build_on_machine if _name(r) in CUDA_EXTENSIONS]
+            if cuda_builds and image_mod.has_nvcc(check.image) is False:
+                check.warnings.append(
+                    f"{', '.join(cuda_builds)} compiles CUDA code on the machine, but {check.image} has no nvcc "
+                    "(a -runtime image): setup will fail; use a -devel image (base_image) or a prebuilt wheel URL")
     elif res.status in ("offline", "unchecked"):
         check.warnings.append(res.summary() + "; setup installs the requirements as declared")
     if res.not_checked and res.status != "skipped":
         check.notes.append(f"not resolved here, installed as declared: {', '.join(res.not_checked[:4])}"
                            + (f" and {len(res.not_checked) - 4} more" if len(res.not_checked) > 4 else ""))
     return check
+
+
+# Packages whose source build compiles CUDA kernels (needs nvcc in the image).
+CUDA_EXTENSIONS = frozenset({"flash-attn", "apex", "mamba-ssm", "causal-conv1d", "auto-gptq", "exllamav2",
+                             "deepspeed", "xformers", "vllm-flash-attn", "flashinfer", "grouped-gemm",
+                             "transformer-engine", "nvidia-apex", "megablocks", "fused-dense-lib"})
+
+
+def _name(text: str) -> str:
+    from gpu_lol.requirements_text import name_of
+
+    return name_of(text) or text
 
 
 def _torch_specs(requirements: Iterable[str]) -> list[str]:

@@ -63,7 +63,7 @@ def test_plan_basics(repo):
     assert rows["price"].startswith(f"${plan.cost_per_hour:.2f}/hr")
     assert "/day" in rows["price"]
     assert "tear down after 60 idle minutes" in rows["autostop"] and "RunPod cannot stop" in rows["autostop"]
-    assert rows["image"] == IMAGE
+    assert rows["image"] == IMAGE + "  (CUDA 12.8: needs NVIDIA driver 570+ on the host)"  # the driver the image needs
     assert "files" in rows["sync"]
 
 

@@ -97,6 +97,12 @@ def test_a_package_with_no_wheel_at_all_is_left_to_the_machine_and_never_built_h
     assert res.lock == ["alpha==1.0", "beta==2.0"]
 
 
+def test_a_dependency_with_no_wheel_at_all_is_read_from_its_sdist(local_index):
+    res = resolve.resolve(["wandb==0.15.3"], "3.11")
+    assert res.status == "ok", res.message
+    assert res.lock == ["pathtools==0.1.2", "wandb==0.15.3"] and res.build_on_machine == ["pathtools"]
+
+
 def test_what_the_image_ships_is_held_not_reinstalled(local_index):
     res = resolve.resolve(["peft==0.11.1", "torch"], "3.11", provides={"torch": "2.6.0"})
     assert res.status == "ok"
@@ -330,3 +336,47 @@ def test_init_lock_stores_the_lock_and_launches_install_it(local_index, run_cli,
     (repo / ".gpu-lol.yaml").write_text(yaml.safe_dump(data))
     result = run_cli("resume", repo, "--dry-run")
     assert result.code == 2 and ".gpu-lol-lock.txt" in result.err
+
+
+def test_a_cuda_build_on_an_image_without_nvcc_is_warned(local_index):
+    image = "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"
+    spec = EnvironmentSpec(workload_type="inference", gpu_type="RTX4090", base_image=image, python_version="3.10",
+                           setup_commands=["python3 -m pip install alpha",
+                                           "python3 -m pip install --no-build-isolation flash-attn==2.7.4.post1"])
+    check = resolve.check_spec(spec)
+    assert any("flash-attn==2.7.4.post1 compiles CUDA code" in w and "no nvcc" in w for w in check.warnings)
+    spec.base_image = "nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04"
+    assert not resolve.check_spec(spec).warnings
+
+
+def test_up_dry_run_offline_warns_and_goes_on(run_cli, monkeypatch, tmp_path):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    monkeypatch.setenv("GPU_LOL_RESOLVE", "on")
+    monkeypatch.setenv("UV_INDEX_URL", f"http://127.0.0.1:{port}/simple")
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv"))
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
+    result = run_cli("up", REPOS / "resolve-qlora", "--dry-run", "--no-llm")
+    assert result.code == 0, result
+    out = " ".join(result.out.split())  # the plan (warnings included) is on stdout with --dry-run
+    assert "could not check the requirements" in out and "package index is unreachable" in out
+    assert "python -m pip install transformers==4.46.0" in out  # installed as declared
+
+
+def test_up_dry_run_refuses_pins_no_python_fixes(local_index, run_cli, tmp_path):
+    (tmp_path / "requirements.txt").write_text("alpha\ngamma\n")
+    (tmp_path / "train.py").write_text("import torch\nimport alpha\n")
+    result = run_cli("up", tmp_path, "--dry-run", "--no-llm")
+    assert result.code == 1, result
+    assert "error: setup would fail" in result.err and "alpha, gamma" in result.err
+    assert "hint: change or unpin alpha, gamma" in result.err
+
+
+def test_an_inference_plan_leaves_the_train_extra_out():
+    a = analyze(REPOS / "resolve-handbook-serve", use_llm=False)
+    assert a.spec.workload_type == "inference"
+    assert "python -m pip install -e ." in a.spec.setup_commands  # not .[train]: flash-attn needs nvcc
+    assert not any("flash-attn" in c for c in a.spec.setup_commands)
+    assert any("training extras left out" in r for r in a.reasoning)

@@ -35,11 +35,12 @@ def write_wheel(folder: Path, name: str, version: str, requires: list[str] = (),
     return out
 
 
-def write_sdist(folder: Path, name: str, version: str) -> Path:
-    """A source archive only (what flash-attn is on PyPI): no wheel to resolve from."""
+def write_sdist(folder: Path, name: str, version: str, metadata_version: str = "1.0") -> Path:
+    """A source archive only (what flash-attn is on PyPI): no wheel to resolve from. Its
+    setup.py fails if anything ever runs it; PKG-INFO 2.2+ is static metadata a resolver may read."""
     base = f"{name.replace('-', '_')}-{version}"
     out = folder / f"{base}.tar.gz"
-    data = f"Metadata-Version: 1.0\nName: {name}\nVersion: {version}\n".encode()
+    data = f"Metadata-Version: {metadata_version}\nName: {name}\nVersion: {version}\n".encode()
     setup = b"raise SystemExit('gpu-lol tests: this sdist must never be built')\n"
     with tarfile.open(out, "w:gz") as tf:
         for path, blob in ((f"{base}/PKG-INFO", data), (f"{base}/setup.py", setup)):
@@ -88,6 +89,9 @@ def build(folder: Path) -> Path:
     write_wheel(folder, "datasets", "3.1.0")
     # no wheel at all, like flash-attn on PyPI: built on the machine, never here
     write_sdist(folder, "flash-attn", "2.7.4.post1")
+    # a dependency with no wheel at all, like wandb 0.15's pathtools (static PKG-INFO: read, not built)
+    write_wheel(folder, "wandb", "0.15.3", ["pathtools"])
+    write_sdist(folder, "pathtools", "0.1.2", metadata_version="2.2")
     # only for other platforms
     write_wheel(folder, "winonly", "1.0", tag="cp312-cp312-win_amd64")
     return folder

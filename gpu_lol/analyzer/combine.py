@@ -286,7 +286,11 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
     if "setup_commands" in overrides:
         spec.setup_commands = list(overrides["setup_commands"])
     else:
-        extras = [name for name, _ in found.packages.extras_requested]
+        extras = [name for name, _ in found.packages.extras_requested
+                  if not (workload == "inference" and packages_mod.is_training_extra(name))]
+        if len(extras) < len(found.packages.extras_requested):
+            reasoning.append("setup: training extras left out of an inference plan: " + ", ".join(
+                name for name, _ in found.packages.extras_requested if name not in extras))
         own_image = spec.base_image == choice_img.image
         python_exe = (choice_img.python_exe if own_image else None) or setup_commands.python_for(spec.base_image)
         plan = setup_commands.build(requirements, provides=provides, python=python_exe,

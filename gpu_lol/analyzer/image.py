@@ -228,6 +228,42 @@ def python_of(image: str) -> str | None:
     return None
 
 
+def cuda_of(image: str) -> str | None:
+    """The CUDA major.minor an image carries: its table row, or its tag
+    (``nvidia/cuda:12.2.0-...``, ``...-cu1281-...``, ``...-cuda12.4-...``)."""
+    row = row_for(image)
+    if row is not None and row.get("cuda"):
+        return str(row["cuda"])
+    tag = image.rsplit(":", 1)[-1].lower() if ":" in image else ""
+    m = re.search(r"(?:^|[-_])(?:cuda)?(\d{2})\.(\d)(?:\.\d+)?(?:[-_]|$)", tag) if image.lower().startswith(
+        ("nvidia/cuda", "nvcr.io/nvidia/cuda")) else None
+    m = m or re.search(r"cuda(\d{2})\.(\d)", tag) or re.search(r"cu(\d{2})(\d)\d?(?:[-_]|$)", tag)
+    return f"{m.group(1)}.{m.group(2)}" if m else None
+
+
+def driver_needed(image: str) -> str | None:
+    """``CUDA 12.4: needs NVIDIA driver 550+ on the host`` for an image, or None when unknown."""
+    cuda = cuda_of(image)
+    if not cuda:
+        return None
+    driver = _table().get("cuda_driver", {}).get(cuda)
+    return f"CUDA {cuda}: needs NVIDIA driver {driver}+ on the host" if driver else f"CUDA {cuda}"
+
+
+def has_nvcc(image: str) -> bool | None:
+    """Whether the image has the CUDA compiler: ``-devel`` images and the table's PyTorch images
+    (built on devel bases) do, ``-runtime``/``-base`` ones do not; None when unknown."""
+    low = image.lower()
+    if "devel" in low:
+        return True
+    if re.search(r"[-_:](runtime|base)([-_]|$)", low) or "cudnn-runtime" in low:
+        return False
+    row = row_for(image)
+    if row is not None and row in _table()["pytorch"]:
+        return True
+    return None
+
+
 def provides_of(image: str) -> dict[str, str]:
     row = row_for(image)
     if row is None:

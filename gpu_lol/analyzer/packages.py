@@ -211,6 +211,15 @@ def variant(rel: str, siblings: Iterable[str] = ()) -> str:
     return "runtime"
 
 
+_TRAINING_WORDS = frozenset({"train", "training", "finetune", "finetuning", "sft", "rlhf", "dpo", "deepspeed",
+                             "megatron"})
+
+
+def is_training_extra(name: str) -> bool:
+    """An extra for training only (``train``, ``deepspeed``): not installed for an inference plan."""
+    return bool(set(w for w in _WORD_SPLIT.split(name.lower()) if w) & _TRAINING_WORDS)
+
+
 def is_dev_group(name: str) -> bool:
     """An optional-dependency group or extra that is for developers, never installed."""
     words = set(w for w in _WORD_SPLIT.split(name.lower()) if w)
