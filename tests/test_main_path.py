@@ -177,3 +177,15 @@ def test_confident_or_cheap_plans_do_not_ask():
     assert budget.check(P(0.5), cheap).ask is None
     assert budget.check(P(9.0), Analysis(spec=None, confidence={"overall": "high"})).ask is None
     assert budget.check(P(9.0), cheap).ask
+
+
+def test_up_path_n_dry_run_plans_the_alternative(run_cli, tmp_path):
+    repo = tmp_path / "tiny"
+    shutil.copytree(REPOS / "quickstart-vs-reproduction", repo)
+    base = analyze(repo, use_llm=False)
+    n = next(p["index"] for p in base.paths if p["gpu_count"] == 8)
+    main = run_cli("up", "--dry-run", "--json", "--no-llm", str(repo))
+    alt = run_cli("up", "--dry-run", "--json", "--no-llm", "--path", str(n), str(repo))
+    assert main.code == 0 and alt.code == 0, (main.err, alt.err)
+    assert json.loads(main.out)["spec"]["gpu_count"] == 1
+    assert json.loads(alt.out)["spec"]["gpu_count"] == 8
