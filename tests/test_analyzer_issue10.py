@@ -75,6 +75,7 @@ def test_a_model_too_big_for_any_card_is_split_over_a_count_that_fits():
     card = get_gpu(spec.gpu_type)
     assert spec.vram_required_gb <= card.vram_gb * HEADROOM + 0.1, (spec.gpu_type, spec.vram_required_gb)
     assert "must shard" in text(a)
+    assert a.confidence["gpu_count"] == "low"  # nothing says the code shards: `up -y` asks first
 
 
 def test_readme_stated_size_and_required_hardware():

@@ -449,6 +449,8 @@ def _confidences(*, overrides, workload, decision, forced, choice, facts, params
     main_ev = {c.evidence for c in main_cmds[:1]}
     if "gpu_count" in overrides or readme.required_for(par.count or 0):
         out["gpu_count"] = "high"
+    elif any("must shard" in n for n in fit_notes):
+        out["gpu_count"] = "low"  # nothing in the repo says its code shards across those GPUs
     elif fit_notes:
         out["gpu_count"] = "medium"
     elif par.count and par.evidence and par.evidence[0] in main_ev:
