@@ -109,3 +109,9 @@ def test_llama1_30b_checkpoint_is_32_5b():
     assert lookup_model("decapoda-research/llama-65b-hf").params_b == 65.29
     assert lookup_model("xai-org/grok-1").params_b == 314
     assert lookup_model("meta-llama/Llama-2-7b-hf").name == "meta-llama/Llama-2-7b-hf"  # not LLaMA-1
+
+
+def test_a_checkpoint_folder_with_a_size_in_its_name_sizes_the_model():
+    a = run("video-gen-quickstart")  # --ckpt_dir ./ckpts/vidgen-1.3b
+    assert a.spec.model.name == "vidgen-1.3b" and a.spec.model.params_b == 1.3
+    assert a.spec.vram_required_gb <= 16
