@@ -115,3 +115,15 @@ def test_a_checkpoint_folder_with_a_size_in_its_name_sizes_the_model():
     a = run("video-gen-quickstart")  # --ckpt_dir ./ckpts/vidgen-1.3b
     assert a.spec.model.name == "vidgen-1.3b" and a.spec.model.params_b == 1.3
     assert a.spec.vram_required_gb <= 16
+
+
+def test_a_client_of_a_local_server_through_a_constant_is_not_hosted():
+    from gpu_lol.analyzer.python_signals import analyze_source
+
+    sig = analyze_source("client.py", 'from openai import OpenAI\nBASE = "http://localhost:8000/v1"\n'
+                                      'client = OpenAI(base_url=BASE, api_key="EMPTY")\n')
+    assert not sig.hosted
+    sig = analyze_source("client.py", 'from openai import OpenAI\nclient = OpenAI()\n'
+                                      'client.chat.completions.create(model="gpt-4o-mini", messages=[])\n')
+    assert len(sig.hosted) == 2 and ("gpt-4o-mini" in [m for m, _ in sig.hosted_models])
+    assert sig.hosted_only and not sig.model_ids
