@@ -62,6 +62,8 @@ def analysis_panel(analysis: Analysis) -> None:
             price = f", ${p['price_hr']:.2f}/hr" if p.get("price_hr") else ""
             mark = "*" if p.get("chosen") else " "
             what = p.get("command") or "(main path)"
+            if not p.get("fits", True):
+                gpu += " (does not fit)"
             con.print(f" {mark}{p['index']}: {escape(p['workload_type'])}, {escape(gpu)}{price}, "
                       f"{p['vram_required_gb']:g} GB/GPU — {escape(what)}"
                       + (f" ({escape(p['evidence'])})" if p.get("evidence") else ""), overflow="fold")

@@ -127,3 +127,11 @@ def test_a_client_of_a_local_server_through_a_constant_is_not_hosted():
                                       'client.chat.completions.create(model="gpt-4o-mini", messages=[])\n')
     assert len(sig.hosted) == 2 and ("gpt-4o-mini" in [m for m, _ in sig.hosted_models])
     assert sig.hosted_only and not sig.model_ids
+
+
+def test_training_progress_in_a_checkpoint_name_is_not_a_size():
+    from gpu_lol.models import lookup_model, size_from_name
+
+    assert lookup_model("PY007/TinyLlama-1.1B-intermediate-step-240k-503b").params_b == 1.1
+    assert size_from_name("my-lm-350m-step-20000-tokens-300b") == 0.35
+    assert size_from_name("Qwen3-30B-A3B") == 30  # still the total of an MoE

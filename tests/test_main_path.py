@@ -67,7 +67,7 @@ def test_json_reasoning_is_objects_with_evidence_and_confidence(run_cli):
     assert count["confidence"] == "high"  # the README states the hardware
     assert {"file": "README.md", "line": 14} == {k: count["evidence"][0][k] for k in ("file", "line")}
     assert "8x80GB" in count["evidence"][0]["quote"]
-    assert data["paths"][0]["main"] is True
+    assert data["paths"][0]["main"] is True and data["paths"][0]["fits"] is True
 
 
 def test_human_panel_shows_confidence_and_paths(run_cli):

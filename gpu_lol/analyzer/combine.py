@@ -156,7 +156,15 @@ def _path_summary(i: int, cmd, a: Analysis, chosen: bool) -> dict[str, Any]:
             "role": (cmd.role if cmd is not None else s.workload_type),
             "workload_type": s.workload_type, "model": s.model.name, "method": s.model.method,
             "gpu_type": s.gpu_type, "gpu_count": s.gpu_count, "vram_required_gb": s.vram_required_gb,
-            "price_hr": a.price_hr, "confidence": a.confidence.get("overall")}
+            "price_hr": a.price_hr, "confidence": a.confidence.get("overall"), "fits": _fits(s)}
+
+
+def _fits(spec) -> bool:
+    """Whether the plan's per-GPU need fits its card (False: nothing in the catalog holds it)."""
+    from gpu_lol.catalog import get_gpu
+
+    card = get_gpu(spec.gpu_type) if spec.gpu_type else None
+    return card is None or spec.vram_required_gb <= card.vram_gb
 
 
 def redact_text(text: str) -> str:
