@@ -56,6 +56,10 @@ def normalize_name(name: str) -> str:
     return re.sub(r"[_\s]+", "-", text).strip("-")
 
 
+# Words after which a size in a checkpoint's name counts training progress (steps, tokens), not parameters
+_PROGRESS_RE = re.compile(r"(?<![a-z])(?:step|steps|iter|iters|tokens?|epoch|ckpt-\d)(?![a-z])")
+
+
 def _sizes(token: str) -> list[tuple[str, float]]:
     """All sizes written in a normalized name: ("dense"|"moe"|"active", billions)."""
     found: list[tuple[str, float]] = []
@@ -67,9 +71,12 @@ def _sizes(token: str) -> list[tuple[str, float]]:
             moe_spans.append(m.span())
     for m in _ACTIVE_RE.finditer(token):
         found.append(("active", float(m.group(1))))
+    progress = _PROGRESS_RE.search(token)
     for m in _SIZE_RE.finditer(token):
         if any(a <= m.start() < b for a, b in moe_spans):
             continue
+        if progress is not None and m.start() > progress.start():
+            continue  # "-step-240k-503b": tokens seen by an intermediate checkpoint, not parameters
         value, unit = float(m.group(1)), m.group(2)
         if unit == "m":
             if not 1 <= value < 1000:

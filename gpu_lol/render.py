@@ -51,9 +51,24 @@ def analysis_panel(analysis: Analysis) -> None:
         grid.add_row("ports", ", ".join(map(str, spec.ports)))
     grid.add_row("source", analysis.source + (f" ({', '.join(analysis.config_fields)})" if analysis.config_fields else ""))
     con.print(Panel(grid, title=f"gpu-lol analyze: {escape(analysis.repo)}", expand=False))
+    if analysis.confidence:
+        levels = ", ".join(f"{k} {v}" for k, v in analysis.confidence.items() if k != "overall")
+        con.print(f"[bold]confidence[/bold]: {analysis.confidence.get('overall', '?')} ({escape(levels)})")
     if analysis.reasoning:
         con.print("[bold]why[/bold]")
         for line in analysis.reasoning:
             con.print(f"  • {escape(line)}", overflow="fold")
+    if len(analysis.paths) > 1:
+        con.print("[bold]paths[/bold] (plan another with --path N)")
+        for p in analysis.paths:
+            gpu = "no GPU" if not p.get("gpu_count") else f"{p['gpu_count']}x {p['gpu_type']}"
+            price = f", ${p['price_hr']:.2f}/hr" if p.get("price_hr") else ""
+            mark = "*" if p.get("chosen") else " "
+            what = p.get("command") or "(main path)"
+            if not p.get("fits", True):
+                gpu += " (does not fit)"
+            con.print(f" {mark}{p['index']}: {escape(p['workload_type'])}, {escape(gpu)}{price}, "
+                      f"{p['vram_required_gb']:g} GB/GPU — {escape(what)}"
+                      + (f" ({escape(p['evidence'])})" if p.get("evidence") else ""), overflow="fold")
     for warning in analysis.warnings:
         con.print(f"[yellow]warning:[/yellow] {escape(warning)}", overflow="fold")

@@ -13,6 +13,9 @@ SPEC_VERSION = 1
 WORKLOADS = ("training", "inference", "interactive", "cpu")
 METHODS = ("full", "lora", "qlora", "inference", "inference-int8", "inference-int4")
 PROVIDERS = ("runpod", "vast", "lambda")
+# Fields that are launch policy, not a description of the environment: a .gpu-lol.yaml that sets
+# every other field is complete without them.
+POLICY_FIELDS = ("max_price_per_hour",)
 DEFAULT_IDLE_MINUTES = 60
 DEFAULT_DISK_GB = 100
 
@@ -52,6 +55,7 @@ class EnvironmentSpec:
     idle_minutes: int = DEFAULT_IDLE_MINUTES
     spot: bool = False
     lock: bool = False  # setup_commands install a resolved lock (gpu-lol init --lock); not re-resolved
+    max_price_per_hour: float | None = None  # refuse plans above this $/hr (None: no limit)
     version: int = SPEC_VERSION
 
     @property
@@ -65,6 +69,8 @@ class EnvironmentSpec:
             if f.name == "version" or (f.name == "lock" and not self.lock):
                 continue  # `lock` is written only when set
             value = getattr(self, f.name)
+            if value is None and f.name in POLICY_FIELDS:
+                continue  # an unset limit is not written (files and records stay as they were)
             if isinstance(value, ModelInfo):
                 value = value.to_dict()
             elif isinstance(value, (list, dict)):

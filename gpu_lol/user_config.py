@@ -60,6 +60,18 @@ def _parse_timeout(raw: str | float | int) -> float:
     return value
 
 
+def _parse_price(raw: str | float | int) -> float:
+    if isinstance(raw, bool):
+        raise ValueError("must be a price in dollars per hour, e.g. 3.50")
+    try:
+        value = float(str(raw).strip().lstrip("$"))
+    except (TypeError, ValueError):
+        raise ValueError("must be a price in dollars per hour, e.g. 3.50") from None
+    if not math.isfinite(value) or value <= 0 or value > 10000:
+        raise ValueError("must be more than 0 and at most 10000 dollars per hour")
+    return value
+
+
 @dataclass(frozen=True)
 class Key:
     name: str
@@ -80,6 +92,9 @@ KEYS: dict[str, Key] = {k.name: k for k in (
         _parse_timeout, default=30.0),
     Key("runpod.template_pattern", "GPU_LOL_TEMPLATE_PATTERN",
         "Name pattern (glob or substring) of your preferred RunPod template", _parse_text),
+    Key("max_price_per_hour", "GPU_LOL_MAX_PRICE_PER_HOUR",
+        "Refuse to launch a plan costing more than this many $/hr (a repo's .gpu-lol.yaml may set its own)",
+        _parse_price),
 )}
 
 
@@ -193,7 +208,7 @@ def file_value(name: str, data: dict[str, Any] | None = None) -> Any:
         raise ConfigError(f"'{name}' must be a single value", f"run `gpu-lol config set {name} VALUE`",
                           path=str(path()), field=name)
     try:
-        return key.parse(raw if key.parse is _parse_timeout else str(raw))
+        return key.parse(raw if key.parse in (_parse_timeout, _parse_price) else str(raw))
     except ValueError as exc:
         raise ConfigError(f"'{name}' {exc}", f"run `gpu-lol config set {name} VALUE`",
                           path=str(path()), field=name) from None
@@ -261,6 +276,7 @@ def _example(name: str) -> str:
         "llm.key": "gpu-lol config set llm.key -   (reads the key from stdin)",
         "llm.model": "gpu-lol config set llm.model gpt-4o-mini",
         "llm.timeout": "gpu-lol config set llm.timeout 30",
+        "max_price_per_hour": "gpu-lol config set max_price_per_hour 4.00",
     }.get(name, f"gpu-lol config set {name} VALUE")
 
 

@@ -75,6 +75,7 @@ def test_a_model_too_big_for_any_card_is_split_over_a_count_that_fits():
     card = get_gpu(spec.gpu_type)
     assert spec.vram_required_gb <= card.vram_gb * HEADROOM + 0.1, (spec.gpu_type, spec.vram_required_gb)
     assert "must shard" in text(a)
+    assert a.confidence["gpu_count"] == "low"  # nothing says the code shards: `up -y` asks first
 
 
 def test_readme_stated_size_and_required_hardware():
@@ -108,3 +109,29 @@ def test_llama1_30b_checkpoint_is_32_5b():
     assert lookup_model("decapoda-research/llama-65b-hf").params_b == 65.29
     assert lookup_model("xai-org/grok-1").params_b == 314
     assert lookup_model("meta-llama/Llama-2-7b-hf").name == "meta-llama/Llama-2-7b-hf"  # not LLaMA-1
+
+
+def test_a_checkpoint_folder_with_a_size_in_its_name_sizes_the_model():
+    a = run("video-gen-quickstart")  # --ckpt_dir ./ckpts/vidgen-1.3b
+    assert a.spec.model.name == "vidgen-1.3b" and a.spec.model.params_b == 1.3
+    assert a.spec.vram_required_gb <= 16
+
+
+def test_a_client_of_a_local_server_through_a_constant_is_not_hosted():
+    from gpu_lol.analyzer.python_signals import analyze_source
+
+    sig = analyze_source("client.py", 'from openai import OpenAI\nBASE = "http://localhost:8000/v1"\n'
+                                      'client = OpenAI(base_url=BASE, api_key="EMPTY")\n')
+    assert not sig.hosted
+    sig = analyze_source("client.py", 'from openai import OpenAI\nclient = OpenAI()\n'
+                                      'client.chat.completions.create(model="gpt-4o-mini", messages=[])\n')
+    assert len(sig.hosted) == 2 and ("gpt-4o-mini" in [m for m, _ in sig.hosted_models])
+    assert sig.hosted_only and not sig.model_ids
+
+
+def test_training_progress_in_a_checkpoint_name_is_not_a_size():
+    from gpu_lol.models import lookup_model, size_from_name
+
+    assert lookup_model("PY007/TinyLlama-1.1B-intermediate-step-240k-503b").params_b == 1.1
+    assert size_from_name("my-lm-350m-step-20000-tokens-300b") == 0.35
+    assert size_from_name("Qwen3-30B-A3B") == 30  # still the total of an MoE

@@ -40,7 +40,7 @@ def test_analyze_json_uses_the_llm_then_the_cache(server, repo, run_cli):
     assert data["source"] == "llm"
     assert data["gpu_type"] == "A100-80GB" and data["gpu_count"] == 1
     assert data["model"]["method"] == "qlora"
-    assert any(line.startswith("LLM (scripted-model at 127.0.0.1") for line in data["reasoning"])
+    assert any(line["text"].startswith("LLM (scripted-model at 127.0.0.1") for line in data["reasoning"])
     assert len(server.requests) == 1
     bodies = "\n".join(server.bodies)
     assert [k for k, v in values.items() if v in bodies] == [] and KEY not in bodies

@@ -15,10 +15,11 @@ from gpu_lol.errors import UsageError
 __all__ = ["Analysis", "analyze"]
 
 
-def analyze(path: str | Path = ".", *, use_llm: bool | None = None) -> Analysis:
+def analyze(path: str | Path = ".", *, use_llm: bool | None = None, main_path: int = 0) -> Analysis:
     """Analyze the repo at ``path``.
 
     ``use_llm``: ``None`` uses the LLM layer when one is configured, ``False`` never does.
+    ``main_path``: 0 plans the README's main path; N plans alternative N of ``Analysis.paths``.
     Raises ``ConfigError`` (exit 2) for an invalid ``.gpu-lol.yaml`` and ``UsageError`` for a path
     that is not a directory.
     """
@@ -37,13 +38,17 @@ def analyze(path: str | Path = ".", *, use_llm: bool | None = None) -> Analysis:
     loaded = config_file.load(cfg_path) if cfg_path else None
     overrides = dict(loaded.data) if loaded else {}
     overrides.pop("version", None)
-    fields = [f for f in EnvironmentSpec.field_names() if f not in ("version", "lock")]  # lock: optional
+    from gpu_lol.spec import POLICY_FIELDS
+
+    # lock and the policy fields (max_price_per_hour) are optional: a file without them is complete
+    fields = [f for f in EnvironmentSpec.field_names()
+              if f not in ("version", "lock") and f not in POLICY_FIELDS]
     if loaded and all(f in overrides for f in fields):
         spec = EnvironmentSpec.from_dict(overrides)
         return Analysis(spec=spec, reasoning=[f"every field comes from {cfg_path.name}"], source="config",
                         config_fields=list(overrides), repo=str(root))
     index = FileIndex.build(root)
-    analysis, _found = combine.heuristics(index, overrides)
+    analysis, _found = combine.heuristics(index, overrides, path=main_path)
     if use_llm is not False:
         from gpu_lol import llm
 

@@ -31,7 +31,7 @@ from gpu_lol.analyzer import setup_commands
 from gpu_lol.analyzer import workload as workload_mod
 from gpu_lol.analyzer.evidence import Evidence
 from gpu_lol.analyzer.index import FileIndex
-from gpu_lol.analyzer.result import Analysis
+from gpu_lol.analyzer.result import Analysis, Reason
 from gpu_lol.requirements_text import name_of
 from gpu_lol.spec import DEFAULT_DISK_GB, EnvironmentSpec, ModelInfo
 
@@ -101,10 +101,111 @@ def gather(index: FileIndex) -> Findings:
     return Findings(index, packages, commands, signals, configs, readme, fw, refs, linked, gpu_in_code)
 
 
-def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tuple[Analysis, Findings]:
-    """Analyze the repo; ``overrides`` are fields from .gpu-lol.yaml (taken as given)."""
+MAX_PATHS = 4  # alternative paths shown besides the main one
+
+
+def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None, path: int = 0
+               ) -> tuple[Analysis, Findings]:
+    """Analyze the repo; ``overrides`` are fields from .gpu-lol.yaml (taken as given).
+
+    ``path`` 0 plans the main path (the README quick start); N plans alternative N of
+    ``Analysis.paths`` (a fine-tuning recipe, a reproduction script…) instead. Every alternative is
+    planned too, so ``analyze`` can show what each would need."""
+    from gpu_lol.errors import UsageError
+
     overrides = dict(overrides or {})
     found = gather(index)
+    _mark_hosted_scripts(index, found)
+    main, main_cmd = _decide(index, found, overrides, None)
+    alternatives: list[tuple[Any, Analysis]] = []
+    seen = {_plan_key(main)}
+    for cmd in _candidate_paths(found, main_cmd):
+        try:
+            alt, _ = _decide(index, found, overrides, cmd)
+        except UsageError:
+            continue  # a path no machine can run (more GPUs than any offer): not shown
+        key = _plan_key(alt)
+        if key in seen:
+            continue
+        seen.add(key)
+        alternatives.append((cmd, alt))
+        if len(alternatives) >= MAX_PATHS:
+            break
+    if path < 0 or path > len(alternatives):
+        raise UsageError(f"--path {path}: this repo has {len(alternatives)} alternative path(s)",
+                         "run `gpu-lol analyze` to see them (path 0 is the main one)")
+    chosen = main if path == 0 else alternatives[path - 1][1]
+    chosen.paths = [_path_summary(0, main_cmd, main, chosen is main)] + [
+        _path_summary(i, cmd, alt, chosen is alt) for i, (cmd, alt) in enumerate(alternatives, 1)]
+    if path:
+        chosen.reasoning.insert(0, Reason(f"path {path} chosen (--path): {alternatives[path - 1][0].evidence}",
+                                          "path", [alternatives[path - 1][0].evidence], "high"))
+    return chosen, found
+
+
+def _plan_key(a: Analysis) -> tuple:
+    s = a.spec
+    return (s.workload_type, s.gpu_type, s.gpu_count, s.model.name, s.model.method)
+
+
+def _path_summary(i: int, cmd, a: Analysis, chosen: bool) -> dict[str, Any]:
+    s = a.spec
+    return {"index": i, "main": i == 0, "chosen": chosen,
+            "command": redact_text(" ".join(cmd.evidence.text.split())[:160]) if cmd is not None else None,
+            "evidence": cmd.evidence.cite() if cmd is not None else None,
+            "role": (cmd.role if cmd is not None else s.workload_type),
+            "workload_type": s.workload_type, "model": s.model.name, "method": s.model.method,
+            "gpu_type": s.gpu_type, "gpu_count": s.gpu_count, "vram_required_gb": s.vram_required_gb,
+            "price_hr": a.price_hr, "confidence": a.confidence.get("overall"), "fits": _fits(s)}
+
+
+def _fits(spec) -> bool:
+    """Whether the plan's per-GPU need fits its card (False: nothing in the catalog holds it)."""
+    from gpu_lol.catalog import get_gpu
+
+    card = get_gpu(spec.gpu_type) if spec.gpu_type else None
+    return card is None or spec.vram_required_gb <= card.vram_gb
+
+
+def redact_text(text: str) -> str:
+    from gpu_lol.redact import redact
+
+    return redact(text)
+
+
+def _candidate_paths(found: Findings, main_cmd) -> list:
+    """Other ways to run the repo: training/inference commands of the READMEs and the repo's own
+    launch scripts (not tests), README ones first, one per distinct command."""
+    cands = [c for c in found.commands if c is not main_cmd and c.role in ("training", "inference") and c.weight > 0
+             and c.origin in ("readme", "readme-python", "script")]
+    cands.sort(key=lambda c: (c.readme_rank is None, c.readme_rank if c.readme_rank is not None else 0,
+                              c.origin != "readme", -c.weight, c.evidence.file, c.evidence.line or 0))
+    out, seen = [], set()
+    for c in cands:
+        key = (c.role, c.launcher, c.script, str(launch_commands.model_arg(c)),
+               gpu_count_mod.count_from_command(c, found.configs, lambda r, f: configs_mod.resolve_ref(found.index, r, f))[0])
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(c)
+        if len(out) >= 3 * MAX_PATHS:
+            break
+    return out
+
+
+def _decide(index: FileIndex, found: Findings, overrides: dict[str, Any], forced) -> tuple[Analysis, Any]:
+    """One plan: the main path's (``forced`` None) or the one ``forced`` command runs."""
+    if forced is None:
+        return _decide_one(index, found, overrides, None)
+    saved = (forced.main, forced.readme_rank)
+    forced.main, forced.readme_rank = True, -1  # this command is the documented first one now
+    try:
+        return _decide_one(index, found, overrides, forced)
+    finally:
+        forced.main, forced.readme_rank = saved
+
+
+def _decide_one(index: FileIndex, found: Findings, overrides: dict[str, Any], forced) -> tuple[Analysis, Any]:
     reasoning: list[str] = []
     warnings: list[str] = list(found.packages.warnings)
     resolve = lambda ref, rel: configs_mod.resolve_ref(index, ref, rel)  # noqa: E731
@@ -115,13 +216,15 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
     recipe_files = [(rel, Evidence(rel)) for rel, c in found.configs.items()
                     if c.kind == "recipe" and locations.weight(rel) > 0]
     notebook_count = sum(1 for f in index.files if f.suffix == ".ipynb" and locations.weight(f.rel) > 0)
-    _mark_hosted_scripts(index, found)
     decision = workload_mod.decide(needs_gpu=found.frameworks.needs_gpu, commands=found.commands,
                                    signals=found.signals, recipe_files=recipe_files, py_file_count=len(entries),
                                    notebook_count=notebook_count,
                                    linked_notebooks=found.linked_notebooks,
                                    gpu_in_code=found.gpu_in_code, cpu_statement=found.readme.cpu_statement,
                                    course=found.readme.course)
+    if forced is not None and forced.role in ("training", "inference") and decision.workload != "cpu":
+        decision.workload, decision.reason = forced.role, f"the chosen path runs {forced.role} ({forced.evidence.cite()})"
+        decision.notebook_centric = False
     workload = overrides.get("workload_type") or decision.workload
     if "workload_type" in overrides:
         reasoning.append(f"workload: {workload} (set in .gpu-lol.yaml)")
@@ -213,11 +316,15 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
     if par.count and "gpu_count" not in overrides and not any(line.startswith("GPU count") for line in reasoning):
         reasoning.append(f"GPU count: {par.count} (explicit) — {_cite(par.evidence[:1])}")
     batch, seq, ckpt = _shape_hints(main_cmds[:1], referenced, path_signals)
+    if workload != "training" and batch and batch > 64:
+        batch = None  # a serving engine's batch limit (max_num_seqs) is not sequences held at full length
     fused = _fused_loss(main_cmds[:1], referenced, path_signals)
 
     # ---- memory and GPU -----------------------------------------------------------------------
     spec = EnvironmentSpec(workload_type=workload)
     spec.providers = overrides.get("providers", spec.providers)
+    fit_notes: list[str] = []
+    picked = None
     gpu_reasons: list[str] = []
     if workload == "cpu":
         spec.gpu_type, spec.gpu_count, spec.vram_required_gb = None, 0, 0.0
@@ -315,7 +422,80 @@ def heuristics(index: FileIndex, overrides: dict[str, Any] | None = None) -> tup
         warnings.append("the repo is very large: the analysis stopped after 200,000 entries")
     analysis = Analysis(spec=spec, reasoning=reasoning, source="heuristics", warnings=_dedupe(warnings),
                         repo=str(index.root))
-    return analysis, found
+    levels = _confidences(overrides=overrides, workload=workload, decision=decision, forced=forced, choice=choice,
+                          facts=facts, params_b=params_b, par=par, main_cmds=main_cmds, readme=found.readme,
+                          fit_notes=fit_notes, stated_size=stated_size)
+    analysis.set_confidence(**levels)
+    _tag_reasons(reasoning, levels)
+    if workload != "cpu" and picked is not None:
+        analysis.price_hr = picked.price_hr
+    return analysis, (main_cmds[0] if main_cmds else None)
+
+
+def _confidences(*, overrides, workload, decision, forced, choice, facts, params_b, par, main_cmds, readme,
+                 fit_notes, stated_size) -> dict[str, str]:
+    """How sure each core decision is, from the kind of evidence it rests on (docs/analyzer.md)."""
+    out: dict[str, str] = {}
+    reason = decision.reason
+    if "workload_type" in overrides or forced is not None:
+        out["workload"] = "high"
+    elif workload == "cpu":
+        out["workload"] = "high" if reason.startswith(("no GPU framework", "the README's first example")) else "medium"
+    elif reason.startswith("the README's first command") or (decision.notebook_centric and "links" in reason):
+        out["workload"] = "high"
+    elif reason.startswith(("some ", "a GPU framework is used")):
+        out["workload"] = "low"
+    else:
+        win = decision.scores.get(workload, 0.0)
+        other = max((v for k, v in decision.scores.items() if k != workload), default=0.0)
+        documented = any(c.main and c.role == workload for c in main_cmds[:3])
+        out["workload"] = "high" if documented and win >= 2 * other else "medium" if win >= 1.25 * other else "low"
+    if workload == "cpu":
+        return {k: out["workload"] for k in ("workload", "model", "gpu_count", "vram")}
+    # model
+    if "model" in overrides:
+        out["model"] = "high"
+    elif choice.name and facts is not None and getattr(facts, "source", "") == "table":
+        out["model"] = "high" if choice.command is not None else "medium"
+    elif choice.name and params_b:
+        out["model"] = "medium"
+    elif stated_size:
+        out["model"] = "medium"
+    else:
+        out["model"] = "low"
+    # GPU count
+    main_ev = {c.evidence for c in main_cmds[:1]}
+    if "gpu_count" in overrides or readme.required_for(par.count or 0):
+        out["gpu_count"] = "high"
+    elif any("must shard" in n for n in fit_notes):
+        out["gpu_count"] = "low"  # nothing in the repo says its code shards across those GPUs
+    elif fit_notes:
+        out["gpu_count"] = "medium"
+    elif par.count and par.evidence and par.evidence[0] in main_ev:
+        out["gpu_count"] = "high"
+    else:
+        out["gpu_count"] = "medium"
+    # memory
+    if "vram_required_gb" in overrides or readme.vram_floor() or readme.required_for(par.count or 0):
+        out["vram"] = "high"
+    elif facts is not None and getattr(facts, "source", "") == "table":
+        out["vram"] = "medium"
+    elif params_b:
+        out["vram"] = "medium" if stated_size or choice.name else "low"
+    else:
+        out["vram"] = "low"  # a default need: no model size is known
+    return out
+
+
+def _tag_reasons(reasoning: list, levels: dict[str, str]) -> None:
+    """Give each core decision's lines their confidence (the lines stay plain text for printing)."""
+    from gpu_lol.analyzer.result import decision_of
+
+    for i, line in enumerate(reasoning):
+        decision = getattr(line, "decision", "") or decision_of(line)
+        key = {"gpu": "gpu_count"}.get(decision, decision)
+        if key in levels:
+            reasoning[i] = Reason(str(line), decision, getattr(line, "evidence", ()), levels[key])
 
 
 # Launchers whose package the documented command needs even when no file declares it.
@@ -341,6 +521,22 @@ def _mark_hosted_scripts(index: FileIndex, found: Findings) -> None:
     by_file = {sig.file: sig for sig in found.signals}
     wrappers = set().union(*(sig.hosted_classes for sig in found.signals if sig.weight > 0)) if found.signals else set()
     for cmd in found.commands:
+        if cmd.main and cmd.role == "other" and cmd.launcher == "shell" and cmd.readme_rank is not None:
+            # `bash runs/speedrun.sh`: the script's first training/inference command says what it does
+            rel = _script_file(index, cmd)
+            inner = [c for c in found.commands if rel and c.evidence.file == rel and c.role in ("training", "inference")]
+            if inner:
+                cmd.role, cmd.role_reason = inner[0].role, f"{rel} runs {inner[0].evidence}"
+            continue
+        if cmd.main and cmd.role == "other" and cmd.launcher == "python":
+            # `python run.py`: a neutral name, so the script's code says what the documented command does
+            rel = _script_file(index, cmd)
+            sig = by_file.get(rel) if rel else None
+            if sig is not None and sig.weight > 0:
+                if sig.training_strength >= 2 and sig.training_strength >= sig.inference_strength:
+                    cmd.role, cmd.role_reason = "training", f"{rel} trains a model"
+                elif sig.inference or (sig.loads_model and not sig.training_strength):
+                    cmd.role, cmd.role_reason = "inference", f"{rel} loads and runs a model"
         block = cmd.block_signals
         if block is not None and cmd.role == "inference" and not block.local_model_use and (block.called & wrappers):
             # the README example builds one of the repo's own wrappers of a hosted client
@@ -402,8 +598,11 @@ def _ordered_commands(commands: list, workload: str, model_command) -> list:
                   key=lambda c: (c.readme_rank is None, c.readme_rank or 0, -c.weight))
     rest = sorted([c for c in commands if c.role != role and c.role not in ("setup", "other", "test")],
                   key=lambda c: -c.weight)
-    # the README's first command of the chosen role is the documented main path
-    first = [same[0]] if same and same[0].readme_rank is not None else []
+    # the README's quick-start command is the documented main path, else its first of the chosen role
+    quick = launch_commands.main_command(commands)
+    first = [quick] if quick is not None and quick.role == role else []
+    if not first and same and same[0].readme_rank is not None:
+        first = [same[0]]
     ordered = first + ([model_command] if model_command is not None else []) + same + rest
     out, seen = [], set()
     for c in ordered:
@@ -514,6 +713,11 @@ def _need_function(workload, facts, params_b, method, batch, seq, ckpt, par, rea
         if required:
             # the authors' stated requirement outranks an estimate: a card of that size is enough
             return max(required[0] * HEADROOM, guardrails.MIN_NEED_GB)
+        ran_on = readme.hardware_for(n) if workload == "training" else None
+        if ran_on and sizeable and ran_on[0] * HEADROOM < base_need(n) <= 1.5 * ran_on[0]:
+            # the README's training ran on cards of that size at this count: it fits them, whatever
+            # the estimate's defaults (batch, sequence) say
+            return max(ran_on[0] * HEADROOM, guardrails.MIN_NEED_GB)
         # selection keeps HEADROOM of each card free; a stated size must still fit a card of that size
         return max(base_need(n), stated_need(n) * HEADROOM, guardrails.MIN_NEED_GB)
 

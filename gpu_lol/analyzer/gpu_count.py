@@ -99,7 +99,11 @@ def decide(*, workload: str, main_commands: list[Command], all_commands: list[Co
                 par.notes.append(f"{cmd.evidence.cite()} runs on {nodes} nodes; gpu-lol launches one node of "
                                  f"{n} GPUs")
             break
-    if par.count is None:
+    main = main_commands[0] if main_commands else None
+    # `python train.py` from the README's quick start is one process on one GPU: counts in reproduction
+    # scripts or other entry files belong to other paths (the script it runs may still set one)
+    single = main is not None and main.readme_rank is not None and main.launcher == "python" and bool(main.script)
+    if par.count is None and not single:
         # no count on the main path: the repo's own launch scripts of the same role, when they agree
         role = main_commands[0].role if main_commands else None
         seen: list[tuple[int, Evidence]] = []
@@ -117,8 +121,11 @@ def decide(*, workload: str, main_commands: list[Command], all_commands: list[Co
                 par.notes.append(f"GPU count {top} from {len(agreeing)} of the repo's {len(seen)} launch scripts "
                                  f"({agreeing[0].cite()}); the documented command sets none")
     if par.count is None:
+        own = (main.script or "").lstrip("./") if single else ""
         for sig in signals:
             if sig.weight == 0 or not (sig.is_entry or sig.is_notebook):
+                continue
+            if single and not (sig.file == own or sig.file.endswith("/" + own)):
                 continue
             for n, ev in sig.gpu_counts:
                 par.count = min(n, MAX_GPUS)

@@ -59,11 +59,20 @@ def choose_fitting(need_for_count: Callable[[int], float], *, shardable: bool, r
     strategy (tensor parallel for inference, FSDP for training) and the count is chosen again; the
     returned notes say so. A plan whose per-GPU need exceeds its card is returned only when no count
     in the catalog holds it (``fits`` False)."""
+    from gpu_lol.errors import UsageError
+
     notes: list[str] = []
+
+    def at(n: int | None) -> GpuChoice | None:
+        try:
+            return choose(need_for_count, shardable=True, gpu_type=gpu_type, gpu_count=n, providers=providers)
+        except UsageError:
+            return None  # no machine of that many GPUs is offered
+
     if shardable and not repo_count:
         # the code shards and sets no count: the cheapest (card, count) that holds it
-        pick = choose(need_for_count, shardable=True, gpu_type=gpu_type, providers=providers)
-        if pick.fits:
+        pick = at(None)
+        if pick is not None and pick.fits:
             return pick, notes
     start = repo_count or 1
     counts = [n for n in COUNTS if n >= start] if (shardable or repo_count) else [1]
@@ -71,7 +80,9 @@ def choose_fitting(need_for_count: Callable[[int], float], *, shardable: bool, r
         counts = [repo_count] + counts
     first: GpuChoice | None = None
     for n in counts:
-        pick = choose(need_for_count, shardable=True, gpu_type=gpu_type, gpu_count=n, providers=providers)
+        pick = at(n)
+        if pick is None:
+            continue
         first = first or pick
         if pick.fits:
             if repo_count and n != repo_count:
@@ -83,14 +94,19 @@ def choose_fitting(need_for_count: Callable[[int], float], *, shardable: bool, r
     if shard is not None:
         shard()
         for n in [c for c in COUNTS if c >= max(2, start)]:
-            pick = choose(need_for_count, shardable=True, gpu_type=gpu_type, gpu_count=n, providers=providers)
-            if pick.fits:
+            pick = at(n)
+            if pick is not None and pick.fits:
                 notes.append(f"no single GPU holds it unsharded; {n} GPUs with the work sharded across them "
                              "(the code must shard: vLLM tensor_parallel_size, device_map='auto', FSDP or ZeRO-3)")
                 return pick, notes
     # nothing in the catalog holds it: the closest plan, flagged
-    last = choose(need_for_count, shardable=True, gpu_type=gpu_type, gpu_count=COUNTS[-1], providers=providers)
-    return (last if last.vram_required_gb < (first.vram_required_gb if first else 1e9) else first or last), notes
+    last = at(COUNTS[-1])
+    if first is None and last is None:
+        return choose(need_for_count, shardable=shardable, gpu_type=gpu_type, gpu_count=repo_count,
+                      providers=providers), notes  # raises the selection's own error
+    if first is None or (last is not None and last.vram_required_gb < first.vram_required_gb):
+        return last, notes
+    return first, notes
 
 
 def finalize(spec: EnvironmentSpec, *, shardable: bool = True, fixed: frozenset[str] | set[str] = frozenset()

@@ -73,6 +73,7 @@ class Command:
     main: bool = False  # from the root README or a script it runs
     readme_rank: int | None = None  # order among the root README's commands (0 = first)
     block_signals: object | None = None  # a README ```python example's FileSignals
+    section: str = ""  # the root README heading the command sits under
 
     def flag(self, *keys: str) -> bool:
         """Whether any of these options is on (`--x`, `--x True`, `x=true`, `--x 1`)."""
@@ -394,7 +395,10 @@ def _classify(cmd: Command) -> None:
         if any(w in sub for w in ("train", "finetune", "sft", "dpo", "grpo", "pretrain", "lora", "full",
                                    "kto", "orpo", "distill", "preprocess")):
             cmd.role, cmd.role_reason = "training", f"{launcher} {cmd.script}"
-        elif any(w in sub for w in ("chat", "serve", "api", "webchat", "generate", "infer", "webui")):
+        elif "webui" in sub or sub in ("web", "board", "gui"):
+            # a fine-tuning tool's web UI: people click through training there; not a launch path
+            cmd.role, cmd.role_reason = "interactive", f"{launcher} {cmd.script} (the tool's web UI)"
+        elif any(w in sub for w in ("chat", "serve", "api", "webchat", "generate", "infer")):
             cmd.role, cmd.role_reason = "inference", f"{launcher} {cmd.script}"
         elif "eval" in sub:
             cmd.role, cmd.role_reason = "eval", f"{launcher} {cmd.script}"
@@ -511,6 +515,45 @@ def readme_code_lines(text: str, python: bool | None = None) -> list[tuple[int, 
         if in_block and (python is None or python == is_python):
             out.append((i, line))
     return out
+
+
+_HEADING_RE = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
+# README sections whose commands are alternatives to the quick start (not the main path)
+ALT_SECTION_RE = re.compile(
+    r"reproduc|replicat|benchmark|evaluat|ablation|experiment|multi-?node|cluster|slurm|pre-?train(?:ing)?\s+from|"
+    r"distill|scaling|复现|评测", re.I)
+
+
+def _headings(text: str) -> list[tuple[int, str]]:
+    out, fence = [], False
+    for i, line in enumerate(text.splitlines(), 1):
+        if _FENCE_RE.match(line):
+            fence = not fence
+            continue
+        m = None if fence else _HEADING_RE.match(line)
+        if m:
+            out.append((i, m.group(2)))
+    return out
+
+
+def _section_at(headings: list[tuple[int, str]], line: int) -> str:
+    current = ""
+    for lineno, title in headings:
+        if lineno > line:
+            break
+        current = title
+    return current
+
+
+def main_command(commands: list[Command]) -> Command | None:
+    """The command a user following the root README runs first: its first training/inference command
+    outside reproduction/benchmark/evaluation sections (those are alternatives), else its first."""
+    ranked = sorted((c for c in commands if c.readme_rank is not None and c.readme_rank < 1000 and c.weight > 0
+                     and c.role in ("training", "inference", "hosted")), key=lambda c: c.readme_rank)
+    if ranked and ranked[0].readme_rank < 0:
+        return ranked[0]  # a path the user chose (`--path N`) is the main one
+    plain = [c for c in ranked if not ALT_SECTION_RE.search(c.section)]
+    return (plain or ranked or [None])[0]
 
 
 def _readme_variables(index: FileIndex) -> dict[str, str]:
@@ -713,7 +756,9 @@ def collect(index: FileIndex) -> list[Command]:
         cmds = _block_commands(readme_code_lines(text, python=False), f.rel, "readme", scripts)
         if f.depth == 0:
             cmds = sorted(cmds + _readme_python_commands(f.rel, text), key=lambda c: c.evidence.line or 0)
+            headings = _headings(text)
             for rank, c in enumerate(cmds):
+                c.section = _section_at(headings, c.evidence.line or 0)
                 c.main = True
                 c.readme_rank = rank if f.name.lower() in README_NAMES else rank + 1000
                 if c.script:

@@ -61,7 +61,8 @@ def _normal(name: str) -> str:
         # a local checkpoint path: its last component may name the model (/path/to/DeepSeek-V3-Demo)
         base = name.rsplit("/", 1)[-1]
         facts = _lookup(base) if base else None
-        return base if facts is not None and facts.source == "table" else name
+        # (a size in the folder's name sizes it too: ./ckpts/vidgen-1.3b)
+        return base if facts is not None and facts.source in ("table", "name-size") else name
     # weights/config files named after the model: yolov5s.pt, yolov5n.yaml, sam_vit_h_4b8939.pth
     for suffix in (".pt", ".pth", ".yaml", ".yml", ".ckpt", ".safetensors"):
         if name.lower().endswith(suffix) and "/" not in name:

@@ -465,7 +465,8 @@ class _Visitor(ast.NodeVisitor):
             hosted = True
         if not hosted:
             return False
-        base = _const_str(kwargs.get("base_url")) or _const_str(kwargs.get("api_base")) or ""
+        base = next((self._const_or_constant(kwargs[k]) or "" for k in ("base_url", "api_base", "openai_api_base",
+                                                                       "endpoint_url") if k in kwargs), "")
         if base and _LOCAL_URL_RE.search(base):
             return False  # a client of a server this machine runs (vLLM, TGI, Ollama): not hosted
         sig.hosted.append(self.ev(node))

@@ -64,8 +64,11 @@ CPU_OK_RE = re.compile(
 # A README that presents the repo as a course, a book or a lecture series
 COURSE_RE = re.compile(r"\b(course|lectures?|lessons?|syllabus|curriculum|chapters?|bootcamp|workshop|textbook|"
                        r"homework|class\s+notes|(?:week|unit|module)\s+\d+)\b", re.I)
-_REQUIRE_WORDS = re.compile(r"\b(requires?|required|requirements?|needs?|needed|minimum|at\s+least|recommended|must)\b",
-                            re.I)
+# a requirement word just before the hardware ("requires 8x80GB", "you need 8 A100 80GB") or
+# "... is required" just after it
+_REQUIRE_BEFORE = re.compile(r"\b(requires?|required|requirements?:?|needs?|minimum(?:\s+of)?|at\s+least|"
+                             r"recommend(?:ed)?|must\s+have|you'?ll\s+need)\b[^.;\n]{0,40}$", re.I)
+_REQUIRE_AFTER = re.compile(r"^[^.;\n]{0,30}\b(?:is|are)\s+(?:required|needed|necessary)\b", re.I)
 
 
 @dataclass
@@ -167,14 +170,9 @@ def read(index: FileIndex) -> ReadmeFacts:
                 course_hits.extend([Evidence(f.rel, lineno, line.strip())] * hits)
                 if lineno <= 12 and line.lstrip().startswith("#"):
                     course_hits.extend([Evidence(f.rel, lineno, line.strip())] * 4)  # the title says so
-            before = len(facts.hardware)
             _hardware(facts, f.rel, lineno, line)
-            if _REQUIRE_WORDS.search(line) and not aside:
-                for m in REQUIRED_HW_RE.finditer(line):
-                    count, gb = int(m.group(1)), float(m.group(2))
-                    if 2 <= count <= 64 and gb >= 8:
-                        facts.hardware.append((count, gb, Evidence(f.rel, lineno, line.strip())))
-                facts.required_hardware.extend(facts.hardware[before:])
+            if not aside:
+                _required(facts, f.rel, lineno, line)
             seen_line = False
             for rx in VRAM_NEED_RES:
                 if seen_line:
@@ -232,6 +230,30 @@ def _tables(facts: ReadmeFacts, rel: str, lines: list[str]) -> None:
                                                          Evidence(rel, j + 1, lines[j].strip())))
             j += 1
         i = j
+
+
+def _required(facts: ReadmeFacts, rel: str, lineno: int, line: str) -> None:
+    """Hardware the README states as required (not the setup the authors happened to use)."""
+    for rx in [REQUIRED_HW_RE] + HW_RES:
+        for m in rx.finditer(line):
+            if not (_REQUIRE_BEFORE.search(line[max(0, m.start() - 60): m.start()])
+                    or _REQUIRE_AFTER.search(line[m.end():])):
+                continue
+            groups = m.groups()
+            count = int(groups[0])
+            if len(groups) == 2:
+                gb = float(groups[1])
+            elif groups[1] and groups[1].isdigit():
+                gb = float(groups[1])
+            else:
+                card = re.sub(r"\s|rtx", "", groups[1].lower())
+                gb = float(groups[2]) if groups[2] else float(_CARDS.get(card, 0))
+            if 2 <= count <= 64 and gb >= 8:
+                item = (count, gb, Evidence(rel, lineno, line.strip()))
+                facts.required_hardware.append(item)
+                if item not in facts.hardware:
+                    facts.hardware.append(item)
+                return
 
 
 def _hardware(facts: ReadmeFacts, rel: str, lineno: int, line: str) -> None:

@@ -24,6 +24,10 @@ TRAINING_SHARE = 0.6
 # When the README's first documented command runs inference, inference wins if its evidence is at
 # least this share of training's (model-release repos ship a finetune script too).
 README_FIRST_SHARE = 0.8
+# The root README's first command (its quick start) decides the workload when its role's evidence is
+# at least this share of the other role's: training code elsewhere (a finetune/ folder, a reproduction
+# recipe) is an alternative path, not the main one.
+MAIN_PATH_SHARE = 0.25
 
 
 @dataclass
@@ -133,6 +137,14 @@ def decide(*, needs_gpu: bool, commands: list[Command], signals: list[FileSignal
     if first_role == "inference" and infer >= 1.5 and infer >= README_FIRST_SHARE * train:
         return WorkloadDecision("inference", scores, evidence,
                                 f"the README's first command serves or runs a model ({ranked[0].evidence.cite()})")
+    from gpu_lol.analyzer.launch_commands import main_command
+
+    main_first = main_command(commands)
+    if main_first is not None and main_first.role == "inference" and infer >= 1.5 and infer >= MAIN_PATH_SHARE * train:
+        # the quick start runs a model; fine-tuning folders and reproduction recipes are alternatives
+        return WorkloadDecision("inference", scores, evidence,
+                                f"the README's first command serves or runs a model ({main_first.evidence.cite()}); "
+                                "training code elsewhere is an alternative path")
     if train >= 2.0 and train >= TRAINING_SHARE * infer:
         return WorkloadDecision("training", scores, evidence, "training code and launch commands")
     if infer >= 1.5:

@@ -59,11 +59,16 @@ def launch_flags(func):
 @click.option("--host", metavar="USER@HOST[:PORT]", help="Use your own GPU machine over SSH instead.")
 @click.option("--identity", metavar="KEY", help="SSH private key for --host.")
 @click.option("--workdir", metavar="PATH", help="Directory on --host for the repo (default under ~/).")
+@click.option("--path", "main_path", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Launch alternative path N of `gpu-lol analyze` (0, the default, is the README's main path).")
+@click.option("--yes-expensive", is_flag=True,
+              help="With -y, also launch a low-confidence plan that costs more than a modest budget.")
 def up_command(path: Path, dry_run: bool, as_json: bool, yes: bool, name: str | None, detach: bool,
                envs: tuple[str, ...], gpu: str | None, gpus: int | None, idle_minutes: int | None,
                spot: bool | None, assets: tuple[str, ...], template: str | None, ports: tuple[str, ...],
                clouds: tuple[str, ...], no_llm: bool, host: str | None, identity: str | None,
-               workdir: str | None, provision_timeout: float = 15.0) -> int:
+               workdir: str | None, provision_timeout: float = 15.0, main_path: int = 0,
+               yes_expensive: bool = False) -> int:
     """Launch a GPU machine that fits this repo.
 
     \b
@@ -92,19 +97,21 @@ def up_command(path: Path, dry_run: bool, as_json: bool, yes: bool, name: str | 
     from gpu_lol.launch import check_options
 
     check_options(options)  # bad flags fail before the analysis (and any LLM call)
-    spec = analyzed_spec(repo, use_llm=not no_llm, quiet=as_json, options=options)
+    analysis = analyzed(repo, use_llm=not no_llm, quiet=as_json, main_path=main_path, options=options)
+    spec = analysis.spec
     if host:
         return _up_host(repo, spec, options, host=host, identity=identity, workdir=workdir,
                         dry_run=dry_run, as_json=as_json, yes=yes)
-    return plan_and_launch(repo, spec, options, dry_run=dry_run, as_json=as_json, yes=yes)
+    return plan_and_launch(repo, spec, options, dry_run=dry_run, as_json=as_json, yes=yes,
+                           analysis=analysis, yes_expensive=yes_expensive)
 
 
-def analyzed_spec(repo: Path, *, use_llm: bool, quiet: bool, options=None):
-    """The repo's spec from the analyzer (which applies .gpu-lol.yaml); warnings on stderr."""
+def analyzed(repo: Path, *, use_llm: bool, quiet: bool, main_path: int = 0, options=None):
+    """The repo's analysis (which applies .gpu-lol.yaml); warnings on stderr."""
     from gpu_lol.analyzer import analyze
     from gpu_lol.console import warn
 
-    analysis = analyze(repo, use_llm=use_llm)
+    analysis = analyze(repo, use_llm=use_llm, main_path=main_path)
     if options is not None and "base_image" in analysis.config_fields:
         options.keep_image = True  # the user's image: a conflict is refused, not switched
     for message in analysis.warnings:
@@ -113,14 +120,33 @@ def analyzed_spec(repo: Path, *, use_llm: bool, quiet: bool, options=None):
         from gpu_lol.console import info
 
         info(f"spec from {analysis.source} ({repo})")
-    return analysis.spec
+    return analysis
 
 
-def plan_and_launch(repo: Path, spec, options, *, dry_run: bool, as_json: bool, yes: bool) -> int:
-    from gpu_lol import launch
+def plan_and_launch(repo: Path, spec, options, *, dry_run: bool, as_json: bool, yes: bool,
+                    analysis=None, yes_expensive: bool = False) -> int:
+    from gpu_lol import budget, launch
     from gpu_lol.console import confirm, info, print_json
 
     plan = launch.build_plan(repo, spec, options)
+    gate = budget.check(plan, analysis, yes_expensive=yes_expensive)
+    plan.warnings.extend(gate.lines)
+    if gate.refusal:
+        plan.warnings.append(f"{gate.refusal}; {gate.hint}")
+        if not dry_run:
+            from gpu_lol.errors import OperationError
+
+            show_plan(plan, err=True)
+            raise OperationError(f"not launching: {gate.refusal}", gate.hint)
+    if gate.ask and yes and not dry_run:
+        yes = False  # a person confirms a low-confidence, costly plan (or --yes-expensive)
+        if not sys.stdin.isatty():
+            from gpu_lol.errors import UsageError
+
+            show_plan(plan, err=True)
+            raise UsageError(f"not launching on -y alone: {gate.ask}",
+                             "check the analysis, pin the plan in .gpu-lol.yaml, or pass --yes-expensive "
+                             "(or a max_price_per_hour that allows it)")
     if dry_run:
         if as_json:
             print_json(plan.to_json())
