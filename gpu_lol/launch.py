@@ -658,7 +658,8 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
                "providers": [p for p, _ in plan.providers],
                "idle_minutes": plan.spec.idle_minutes,
                "autostop_down": bool(plan.autostop and plan.autostop.get("down")),
-               "image": plan.spec.base_image})
+               "image": plan.spec.base_image,
+               "secret_names": list(plan.secret_names)})  # names only: `gpu-lol run` sends them again
     state.save(target)
     explain_kw = {"what": _what(plan), "tried": [p for p, _ in plan.providers],
                   "alternatives": alternatives(plan.spec, [p for p, _ in plan.providers])}

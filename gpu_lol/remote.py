@@ -791,7 +791,8 @@ def close(target: Target) -> None:
 # Logs
 
 
-def stream_logs(target: Target, *, follow: bool = False, tail: int = 0, provision: bool = False) -> int:
+def stream_logs(target: Target, *, follow: bool = False, tail: int = 0, provision: bool = False,
+                job_id: int | None = None) -> int:
     """Print the target's logs: a host's setup log (over SSH); a cluster's latest job log
     (setup and run output, through SkyPilot) or with ``provision`` its provisioning log."""
     if target.kind == KIND_HOST:
@@ -809,4 +810,4 @@ def stream_logs(target: Target, *, follow: bool = False, tail: int = 0, provisio
 
     if provision:
         return int(skypilot.call(sky.tail_provision_logs, target.name, follow=follow, tail=tail) or 0)
-    return int(skypilot.call(sky.tail_logs, target.name, None, follow, tail=tail) or 0)
+    return int(skypilot.call(sky.tail_logs, target.name, job_id, follow, tail=tail) or 0)

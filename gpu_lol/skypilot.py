@@ -31,6 +31,9 @@ from gpu_lol.errors import ConfigError, GpuLolError, OperationError
 from gpu_lol.spec import EnvironmentSpec
 
 REMOTE_WORKDIR = "~/sky_workdir"  # where SkyPilot syncs the workdir (sky.skylet.constants)
+# On the machine: the secrets (KEY=quoted value lines, mode 600) that `gpu-lol exec/ssh` and
+# `gpu-lol run` jobs source; written by setup from SkyPilot's secrets, never printed.
+SECRETS_FILE = "~/.gpu-lol/secrets.env"
 REDACTED = "<redacted>"
 
 # Providers whose clusters cannot be stopped, only torn down (SkyPilot's
