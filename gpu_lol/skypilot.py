@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from gpu_lol import catalog
 from gpu_lol.errors import ConfigError, GpuLolError, OperationError
 from gpu_lol.spec import EnvironmentSpec
 
@@ -178,11 +179,24 @@ def render_task(spec: EnvironmentSpec, inp: RenderInput) -> dict[str, Any]:
     }
     if spec.ports:
         resources["ports"] = [int(p) for p in spec.ports]
+    if spec.is_cpu:
+        resources["cpus"] = f"{catalog.CPU_MIN_VCPUS}+"
+        resources["memory"] = f"{catalog.CPU_MIN_MEMORY_GB}+"
     any_of = []
     for provider, accelerator in inp.providers:
         entry: dict[str, Any] = {"infra": provider}
         if accelerator is not None and not spec.is_cpu:
             entry["accelerators"] = {accelerator: int(spec.gpu_count)}
+        if spec.is_cpu:
+            # a CPU-only instance, pinned: by cpus/memory alone SkyPilot may pick a GPU box
+            # (only where SkyPilot's catalog is cached: checking an instance type otherwise
+            # downloads it; uncached, cpus/memory alone pick the CPU instance, the cheapest)
+            inst = catalog.cpu_instance_for(provider)
+            if inst is not None:
+                if catalog_cached(provider):
+                    entry["instance_type"] = inst.instance_type
+                if inst.max_disk_gb is not None and int(spec.disk_gb) > inst.max_disk_gb:
+                    entry["disk_size"] = inst.max_disk_gb  # RunPod CPU pods: 10 GB per vCPU
         any_of.append(entry)
     resources["any_of"] = any_of
 
