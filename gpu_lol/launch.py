@@ -485,9 +485,18 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
                             f"{catalog.RUNPOD_CPU_DISK_GB_PER_VCPU} GB of disk per vCPU: {inst.instance_type} gets "
                             f"{inst.max_disk_gb} GB there, not {spec.disk_gb} GB")
 
+    datacenter_only = "vast" in provider_ids and skypilot.vast_datacenter_only()
+    from gpu_lol.sensitive import is_secret_env_name
+
+    secret_names = sorted(set(secrets) | {k for k in spec.envs if is_secret_env_name(k)})
+    if "vast" in provider_ids and secret_names and not datacenter_only:
+        warnings.append(f"Vast community hosts (machines of private individuals) receive your secrets "
+                        f"({', '.join(secret_names)}) like any host: `gpu-lol config set "
+                        "vast.datacenter_only true` keeps Vast to datacenter hosts, or leave Vast out (--cloud)")
     task = skypilot.render_task(spec, skypilot.RenderInput(
         name=name, workdir=repo, providers=providers, secrets=secrets,
-        uploads=[skypilot.Upload(destination=d, source=s) for d, s, _ in uploads]))
+        uploads=[skypilot.Upload(destination=d, source=s) for d, s, _ in uploads],
+        vast_datacenter_only=datacenter_only))
     skypilot.validate_task(task)
 
     table, price_source = price_table(provider_ids)

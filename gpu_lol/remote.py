@@ -326,6 +326,12 @@ def prelude(ep: Endpoint, *, must_cd: bool = True, quiet: bool = False) -> list[
         lines.append(f"if [ -f {activate} ]; then . {activate}; else echo "
                      f"{shlex.quote(f'gpu-lol: warning: no virtualenv at {ep.venv} (did setup finish? see gpu-lol logs {name})')} >&2; fi")
     lines += _env_exports(ep.target)
+    if ep.target.kind == KIND_SKY:
+        # the secrets setup wrote from SkyPilot's secrets (mode 600; never printed)
+        from gpu_lol.skypilot import SECRETS_FILE
+
+        secrets = shell_path(SECRETS_FILE)
+        lines.append(f"if [ -r {secrets} ]; then . {secrets}; fi")
     return lines
 
 

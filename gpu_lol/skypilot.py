@@ -32,7 +32,7 @@ from gpu_lol.errors import ConfigError, GpuLolError, OperationError
 from gpu_lol.spec import EnvironmentSpec
 
 REMOTE_WORKDIR = "~/sky_workdir"  # where SkyPilot syncs the workdir (sky.skylet.constants)
-# On the machine: the secrets (KEY=quoted value lines, mode 600) that `gpu-lol exec/ssh` and
+# On the machine: the secrets (`export KEY=value` lines, mode 600) that `gpu-lol exec/ssh` and
 # `gpu-lol run` jobs source; written by setup from SkyPilot's secrets, never printed.
 SECRETS_FILE = "~/.gpu-lol/secrets.env"
 REDACTED = "<redacted>"
@@ -69,6 +69,7 @@ class RenderInput:
     providers: list[tuple[str, str | None]]  # (provider id, accelerator name or None for cpu)
     secrets: dict[str, str] = field(default_factory=dict)
     uploads: list[Upload] = field(default_factory=list)
+    vast_datacenter_only: bool = False  # task-level SkyPilot config: Vast datacenter hosts only
 
 
 def autostop_for(providers: Iterable[str], idle_minutes: int, spot: bool) -> dict[str, Any] | bool:
@@ -220,9 +221,50 @@ def render_task(spec: EnvironmentSpec, inp: RenderInput) -> dict[str, Any]:
         task["secrets"] = secrets
     if inp.uploads:
         task["file_mounts"] = {u.destination: u.source for u in inp.uploads}
+    if inp.vast_datacenter_only and any(p == "vast" for p, _ in inp.providers):
+        # SkyPilot reads vast.datacenter_only from the task's config overrides (sky/clouds/vast.py)
+        task["config"] = {"vast": {"datacenter_only": True}}
     task["setup"] = render_setup(spec, inp.name)
+    if secrets:
+        task["setup"] = secrets_file_setup(secrets) + task["setup"]
     task["run"] = render_run(spec, inp.name)
     return task
+
+
+def vast_datacenter_only() -> bool:
+    """gpu-lol's ``vast.datacenter_only`` setting, or SkyPilot's own in ~/.sky/config.yaml."""
+    try:
+        from gpu_lol import user_config
+
+        if "vast.datacenter_only" in user_config.KEYS and user_config.effective("vast.datacenter_only").value:
+            return True
+    except ImportError:
+        pass
+    try:
+        from sky import skypilot_config
+
+        return bool(skypilot_config.get_nested(("vast", "datacenter_only"), False))
+    except Exception:  # noqa: BLE001 - an unreadable SkyPilot config: SkyPilot reports it itself
+        return False
+
+
+def secrets_file_setup(names: Iterable[str]) -> str:
+    """Setup lines that copy the task's secrets (SkyPilot exports them to setup) into
+    ``SECRETS_FILE`` (mode 600), which ``gpu-lol exec``/``ssh`` sessions and ``run`` jobs source.
+    Only the names are in the script: no value is ever in the task text, a log or a dry run."""
+    wanted = sorted(n for n in names if isinstance(n, str) and n.isidentifier())
+    if not wanted:
+        return ""
+    directory = remote_path(posixpath.dirname(SECRETS_FILE))
+    target = remote_path(SECRETS_FILE)
+    return "\n".join([
+        "# gpu-lol: secrets for exec/ssh sessions (names only here; values come from SkyPilot secrets)",
+        f"( umask 077; mkdir -p {directory} && tmp={target}.tmp.$$ && : > \"$tmp\" && chmod 600 \"$tmp\" &&",
+        f"  for name in {' '.join(wanted)}; do if [ -n \"${{!name+x}}\" ]; then "
+        "printf 'export %s=%q\\n' \"$name\" \"${!name}\" >> \"$tmp\"; fi; done &&",
+        f"  mv -f \"$tmp\" {target} ) || echo 'gpu-lol: could not write the secrets file' >&2",
+        "",
+    ])
 
 
 def _env_text(value: Any) -> str:

@@ -48,6 +48,17 @@ def _parse_text(raw: str) -> str:
     return value
 
 
+def _parse_bool(raw: str | bool) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _parse_timeout(raw: str | float | int) -> float:
     if isinstance(raw, bool):
         raise ValueError("must be a number of seconds")
@@ -80,6 +91,9 @@ KEYS: dict[str, Key] = {k.name: k for k in (
         _parse_timeout, default=30.0),
     Key("runpod.template_pattern", "GPU_LOL_TEMPLATE_PATTERN",
         "Name pattern (glob or substring) of your preferred RunPod template", _parse_text),
+    Key("vast.datacenter_only", "GPU_LOL_VAST_DATACENTER_ONLY",
+        "true: launch on Vast datacenter hosts only (community hosts get your secrets)", _parse_bool,
+        default=False),
 )}
 
 
