@@ -336,3 +336,86 @@ def catalog_rows(providers: list[str] | tuple[str, ...] | None = None,
         })
     rows.sort(key=lambda r: (r["vram_gb"], r["price_hr"] if r["price_hr"] is not None else 1e9))
     return rows
+
+
+# ------------------------------------------------------------------------------ CPU machines
+# A cpu workload gets a CPU instance, never a GPU box: SkyPilot picks the cheapest instance that
+# meets cpus/memory among all rows of a cloud's catalog (sky/catalog/common.py:
+# get_instance_type_for_cpus_mem_impl), GPU ones included (Vast and Lambda would launch an
+# RTX3090 or an A10), so gpu-lol pins a CPU-only instance type per cloud. Vast rents GPU
+# machines only. RunPod's CPU pods hold at most 10 GB of container disk per vCPU (SkyPilot PR
+# #6450). Used when no SkyPilot catalog is cached: the CPU rows of the v8 snapshot.
+CPU_MIN_VCPUS = 2
+CPU_MIN_MEMORY_GB = 4
+RUNPOD_CPU_DISK_GB_PER_VCPU = 10
+BUILTIN_CPU_INSTANCES = {
+    "runpod": [("cpu3c-2-4", 2.0, 4.0, 0.08)],
+    "lambda": [("cpu_4x_general", 4.0, 16.0, 0.20)],
+}
+
+
+@dataclass(frozen=True)
+class CpuInstance:
+    provider: str
+    instance_type: str
+    vcpus: float
+    memory_gb: float
+    price_hr: float
+    source: str
+
+    @property
+    def max_disk_gb(self) -> int | None:
+        if self.provider == "runpod":
+            return int(self.vcpus * RUNPOD_CPU_DISK_GB_PER_VCPU)
+        return None
+
+    def label(self) -> str:
+        return f"{self.instance_type} ({self.vcpus:g} vCPU, {self.memory_gb:g} GB)"
+
+
+@functools.lru_cache(maxsize=32)
+def _read_cpu_rows(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, float, float, float], ...] | None:
+    del mtime_ns, size  # cache key only
+    out: dict[str, tuple[str, float, float, float]] = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if not {"InstanceType", "AcceleratorName", "vCPUs", "MemoryGiB", "Price"} <= set(reader.fieldnames or ()):
+            return None
+        for row in reader:
+            if (row.get("AcceleratorName") or "").strip():
+                continue  # a GPU instance
+            try:
+                item = (row["InstanceType"].strip(), float(row["vCPUs"]), float(row["MemoryGiB"]),
+                        float(row["Price"]))
+            except (TypeError, ValueError):
+                continue
+            if item[0] and item[3] > 0 and (item[0] not in out or item[3] < out[item[0]][3]):
+                out[item[0]] = item
+    return tuple(out.values())
+
+
+def cpu_instances(provider: str) -> list[CpuInstance]:
+    """The CPU-only instances a cloud rents (cached catalog, else the snapshot's), cheapest first."""
+    cloud = SKY_CLOUD_DIRS.get(provider)
+    rows = None
+    source = SOURCE_SKY
+    if cloud is not None:
+        path = sky_catalog_dir() / cloud / "vms.csv"
+        try:
+            st = path.stat()
+            rows = _read_cpu_rows(str(path), st.st_mtime_ns, st.st_size)
+        except (OSError, UnicodeDecodeError, csv.Error):
+            rows = None
+    if rows is None:
+        rows, source = tuple(BUILTIN_CPU_INSTANCES.get(provider, ())), SOURCE_BUILTIN
+    found = [CpuInstance(provider, name, vcpus, mem, price, source) for name, vcpus, mem, price in rows]
+    return sorted(found, key=lambda i: (i.price_hr, i.vcpus, i.instance_type))
+
+
+def cpu_instance_for(provider: str, cpus: float = CPU_MIN_VCPUS,
+                     memory_gb: float = CPU_MIN_MEMORY_GB) -> CpuInstance | None:
+    """The cheapest CPU-only instance with at least these vCPUs and memory, or None."""
+    for inst in cpu_instances(provider):
+        if inst.vcpus >= cpus and inst.memory_gb >= memory_gb:
+            return inst
+    return None

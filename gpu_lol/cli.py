@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "templates": ("gpu_lol.commands.templates", "List your RunPod pod templates."),
     "ssh": ("gpu_lol.commands.remote", "Open a shell on a cluster or host, in the workdir."),
     "exec": ("gpu_lol.commands.remote", "Run a command on a cluster or host, inline."),
+    "run": ("gpu_lol.commands.remote", "Run a command as a SkyPilot job (autostop waits for it)."),
     "logs": ("gpu_lol.commands.remote", "Show setup and job logs."),
     "validate": ("gpu_lol.commands.validate", "Check that a machine matches the spec."),
     "snapshot": ("gpu_lol.commands.snapshot", "Turn a running machine into a .gpu-lol.yaml."),

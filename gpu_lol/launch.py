@@ -257,7 +257,15 @@ def provider_choices(spec: EnvironmentSpec) -> tuple[list[tuple[str, str | None]
     if spec.is_cpu:
         if not providers:
             raise UsageError("no provider left to launch on", "drop --spot or add providers")
-        return [(p, None) for p in providers], warnings
+        # only clouds that rent CPU-only machines (Vast rents GPU machines only)
+        usable = [p for p in providers if catalog.cpu_instance_for(p) is not None]
+        dropped = [catalog.DISPLAY_NAMES.get(p, p) for p in providers if p not in usable]
+        if not usable:
+            raise UsageError(f"no CPU machine on {', '.join(dropped)}: a cpu workload never gets a GPU box",
+                             "add --cloud runpod or --cloud lambda (they rent CPU-only machines)")
+        if dropped:
+            warnings.append(f"note: {', '.join(dropped)} has no CPU-only machines; left out")
+        return [(p, None) for p in usable], warnings
     gpu = catalog.get_gpu(spec.gpu_type or "")
     if gpu is None:
         raise ConfigError(f"gpu_type '{spec.gpu_type}' is not in gpu-lol's catalog", "see `gpu-lol gpus`")
@@ -478,8 +486,12 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
     if spec.idle_minutes == 0:
         warnings.append("autostop is off (--idle-minutes 0): the machine bills until you run "
                         f"`gpu-lol down {name}`")
-    if spec.is_cpu:
-        warnings.append("cpu workload: SkyPilot picks the cheapest CPU machine on these providers")
+    cpu_machines = [catalog.cpu_instance_for(p) for p in provider_ids] if spec.is_cpu else []
+    for inst in cpu_machines:
+        if inst is not None and inst.max_disk_gb is not None and spec.disk_gb > inst.max_disk_gb:
+            warnings.append(f"{catalog.DISPLAY_NAMES.get(inst.provider, inst.provider)} CPU pods hold at most "
+                            f"{catalog.RUNPOD_CPU_DISK_GB_PER_VCPU} GB of disk per vCPU: {inst.instance_type} gets "
+                            f"{inst.max_disk_gb} GB there, not {spec.disk_gb} GB")
 
     # resolve what setup installs for the image's Python before anything is paid for
     from gpu_lol import resolve
@@ -492,9 +504,18 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
     spec.setup_commands = checked.setup_commands
     warnings += checked.warnings
 
+    datacenter_only = "vast" in provider_ids and skypilot.vast_datacenter_only()
+    from gpu_lol.sensitive import is_secret_env_name
+
+    secret_names = sorted(set(secrets) | {k for k in spec.envs if is_secret_env_name(k)})
+    if "vast" in provider_ids and secret_names and not datacenter_only:
+        warnings.append(f"Vast community hosts (machines of private individuals) receive your secrets "
+                        f"({', '.join(secret_names)}) like any host: `gpu-lol config set "
+                        "vast.datacenter_only true` keeps Vast to datacenter hosts, or leave Vast out (--cloud)")
     task = skypilot.render_task(spec, skypilot.RenderInput(
         name=name, workdir=repo, providers=providers, secrets=secrets,
-        uploads=[skypilot.Upload(destination=d, source=s) for d, s, _ in uploads]))
+        uploads=[skypilot.Upload(destination=d, source=s) for d, s, _ in uploads],
+        vast_datacenter_only=datacenter_only))
     skypilot.validate_task(task)
 
     table, price_source = price_table(provider_ids)
@@ -502,9 +523,10 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
     cost = round(price_per_gpu * spec.gpu_count, 4) if price_per_gpu is not None else None
     exact = [o.price_hr for o in catalog.offers(provider_ids)
              if gpu is not None and o.gpu_id == gpu.id and o.count == spec.gpu_count]
+    exact += [i.price_hr for i in cpu_machines if i is not None]
     if exact:  # the price of this count itself, not a per-card price from another size
         cost = round(min(exact), 4)
-        price_per_gpu = round(cost / spec.gpu_count, 4)
+        price_per_gpu = round(cost / spec.gpu_count, 4) if gpu is not None and spec.gpu_count else None
 
     offers = None
     if check_offers:
@@ -521,6 +543,8 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
         if size > sync.LARGE_WORKDIR_BYTES:
             warnings.append(f"--assets uploads {sync.human_bytes(size)} from {source} to {dest}")
 
+    if spec.is_cpu and cpu_machines and not (offers is not None and offers.offers):
+        price_source = catalog.describe_sources({i.source for i in cpu_machines if i is not None})
     return Plan(repo=repo, spec=spec, cluster_name=name, task=task, providers=providers, gpu=gpu,
                 price_per_gpu=price_per_gpu, cost_per_hour=cost, price_source=price_source,
                 autostop=task["resources"]["autostop"], sync=sync_plan, uploads=uploads,
@@ -565,6 +589,10 @@ def plan_rows(plan: Plan) -> list[tuple[str, str]]:
         rows.append(("gpu", f"{plan.gpu.id} x {spec.gpu_count}  ({plan.gpu.vram_gb:g} GB each; {need})"))
     else:
         rows.append(("gpu", "none (cpu workload)"))
+        machines = [catalog.cpu_instance_for(p) for p, _ in plan.providers]
+        rows.append(("machine", ", ".join(
+            f"{skypilot.DISPLAY.get(i.provider, i.provider)} {i.label()} ${i.price_hr:.2f}/hr"
+            for i in machines if i is not None) + "  (CPU only)"))
     rows.append(("providers", ", ".join(
         f"{skypilot.DISPLAY.get(p, p)} ({a})" if a else skypilot.DISPLAY.get(p, p) for p, a in plan.providers)
         + "  (SkyPilot launches the cheapest one available"
@@ -700,7 +728,8 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
                "providers": [p for p, _ in plan.providers],
                "idle_minutes": plan.spec.idle_minutes,
                "autostop_down": bool(plan.autostop and plan.autostop.get("down")),
-               "image": plan.spec.base_image})
+               "image": plan.spec.base_image,
+               "secret_names": list(plan.secret_names)})  # names only: `gpu-lol run` sends them again
     state.save(target)
     explain_kw = {"what": _what(plan), "tried": [p for p, _ in plan.providers],
                   "alternatives": alternatives(plan.spec, [p for p, _ in plan.providers])}

@@ -322,6 +322,12 @@ def prelude(ep: Endpoint, *, must_cd: bool = True, quiet: bool = False) -> list[
         lines.append(f"if [ -f {activate} ]; then . {activate}; else echo "
                      f"{shlex.quote(f'gpu-lol: warning: no virtualenv at {ep.venv} (did setup finish? see gpu-lol logs {name})')} >&2; fi")
     lines += _env_exports(ep.target)
+    if ep.target.kind == KIND_SKY:
+        # the secrets setup wrote from SkyPilot's secrets (mode 600; never printed)
+        from gpu_lol.skypilot import SECRETS_FILE
+
+        secrets = shell_path(SECRETS_FILE)
+        lines.append(f"if [ -r {secrets} ]; then . {secrets}; fi")
     return lines
 
 
@@ -787,7 +793,8 @@ def close(target: Target) -> None:
 # Logs
 
 
-def stream_logs(target: Target, *, follow: bool = False, tail: int = 0, provision: bool = False) -> int:
+def stream_logs(target: Target, *, follow: bool = False, tail: int = 0, provision: bool = False,
+                job_id: int | None = None) -> int:
     """Print the target's logs: a host's setup log (over SSH); a cluster's latest job log
     (setup and run output, through SkyPilot) or with ``provision`` its provisioning log."""
     if target.kind == KIND_HOST:
@@ -805,4 +812,4 @@ def stream_logs(target: Target, *, follow: bool = False, tail: int = 0, provisio
 
     if provision:
         return int(skypilot.call(sky.tail_provision_logs, target.name, follow=follow, tail=tail) or 0)
-    return int(skypilot.call(sky.tail_logs, target.name, None, follow, tail=tail) or 0)
+    return int(skypilot.call(sky.tail_logs, target.name, job_id, follow, tail=tail) or 0)

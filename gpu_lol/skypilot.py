@@ -27,10 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from gpu_lol import catalog
 from gpu_lol.errors import ConfigError, GpuLolError, OperationError
 from gpu_lol.spec import EnvironmentSpec
 
 REMOTE_WORKDIR = "~/sky_workdir"  # where SkyPilot syncs the workdir (sky.skylet.constants)
+# On the machine: the secrets (`export KEY=value` lines, mode 600) that `gpu-lol exec/ssh` and
+# `gpu-lol run` jobs source; written by setup from SkyPilot's secrets, never printed.
+SECRETS_FILE = "~/.gpu-lol/secrets.env"
 REDACTED = "<redacted>"
 
 # Providers whose clusters cannot be stopped, only torn down (SkyPilot's
@@ -65,6 +69,7 @@ class RenderInput:
     providers: list[tuple[str, str | None]]  # (provider id, accelerator name or None for cpu)
     secrets: dict[str, str] = field(default_factory=dict)
     uploads: list[Upload] = field(default_factory=list)
+    vast_datacenter_only: bool = False  # task-level SkyPilot config: Vast datacenter hosts only
 
 
 def autostop_for(providers: Iterable[str], idle_minutes: int, spot: bool) -> dict[str, Any] | bool:
@@ -175,11 +180,24 @@ def render_task(spec: EnvironmentSpec, inp: RenderInput) -> dict[str, Any]:
     }
     if spec.ports:
         resources["ports"] = [int(p) for p in spec.ports]
+    if spec.is_cpu:
+        resources["cpus"] = f"{catalog.CPU_MIN_VCPUS}+"
+        resources["memory"] = f"{catalog.CPU_MIN_MEMORY_GB}+"
     any_of = []
     for provider, accelerator in inp.providers:
         entry: dict[str, Any] = {"infra": provider}
         if accelerator is not None and not spec.is_cpu:
             entry["accelerators"] = {accelerator: int(spec.gpu_count)}
+        if spec.is_cpu:
+            # a CPU-only instance, pinned: by cpus/memory alone SkyPilot may pick a GPU box
+            # (only where SkyPilot's catalog is cached: checking an instance type otherwise
+            # downloads it; uncached, cpus/memory alone pick the CPU instance, the cheapest)
+            inst = catalog.cpu_instance_for(provider)
+            if inst is not None:
+                if catalog_cached(provider):
+                    entry["instance_type"] = inst.instance_type
+                if inst.max_disk_gb is not None and int(spec.disk_gb) > inst.max_disk_gb:
+                    entry["disk_size"] = inst.max_disk_gb  # RunPod CPU pods: 10 GB per vCPU
         any_of.append(entry)
     resources["any_of"] = any_of
 
@@ -203,9 +221,50 @@ def render_task(spec: EnvironmentSpec, inp: RenderInput) -> dict[str, Any]:
         task["secrets"] = secrets
     if inp.uploads:
         task["file_mounts"] = {u.destination: u.source for u in inp.uploads}
+    if inp.vast_datacenter_only and any(p == "vast" for p, _ in inp.providers):
+        # SkyPilot reads vast.datacenter_only from the task's config overrides (sky/clouds/vast.py)
+        task["config"] = {"vast": {"datacenter_only": True}}
     task["setup"] = render_setup(spec, inp.name)
+    if secrets:
+        task["setup"] = secrets_file_setup(secrets) + task["setup"]
     task["run"] = render_run(spec, inp.name)
     return task
+
+
+def vast_datacenter_only() -> bool:
+    """gpu-lol's ``vast.datacenter_only`` setting, or SkyPilot's own in ~/.sky/config.yaml."""
+    try:
+        from gpu_lol import user_config
+
+        if "vast.datacenter_only" in user_config.KEYS and user_config.effective("vast.datacenter_only").value:
+            return True
+    except ImportError:
+        pass
+    try:
+        from sky import skypilot_config
+
+        return bool(skypilot_config.get_nested(("vast", "datacenter_only"), False))
+    except Exception:  # noqa: BLE001 - an unreadable SkyPilot config: SkyPilot reports it itself
+        return False
+
+
+def secrets_file_setup(names: Iterable[str]) -> str:
+    """Setup lines that copy the task's secrets (SkyPilot exports them to setup) into
+    ``SECRETS_FILE`` (mode 600), which ``gpu-lol exec``/``ssh`` sessions and ``run`` jobs source.
+    Only the names are in the script: no value is ever in the task text, a log or a dry run."""
+    wanted = sorted(n for n in names if isinstance(n, str) and n.isidentifier())
+    if not wanted:
+        return ""
+    directory = remote_path(posixpath.dirname(SECRETS_FILE))
+    target = remote_path(SECRETS_FILE)
+    return "\n".join([
+        "# gpu-lol: secrets for exec/ssh sessions (names only here; values come from SkyPilot secrets)",
+        f"( umask 077; mkdir -p {directory} && tmp={target}.tmp.$$ && : > \"$tmp\" && chmod 600 \"$tmp\" &&",
+        f"  for name in {' '.join(wanted)}; do if [ -n \"${{!name+x}}\" ]; then "
+        "printf 'export %s=%q\\n' \"$name\" \"${!name}\" >> \"$tmp\"; fi; done &&",
+        f"  mv -f \"$tmp\" {target} ) || echo 'gpu-lol: could not write the secrets file' >&2",
+        "",
+    ])
 
 
 def _env_text(value: Any) -> str:

@@ -48,6 +48,17 @@ def _parse_text(raw: str) -> str:
     return value
 
 
+def _parse_bool(raw: str | bool) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _parse_timeout(raw: str | float | int) -> float:
     if isinstance(raw, bool):
         raise ValueError("must be a number of seconds")
@@ -95,6 +106,9 @@ KEYS: dict[str, Key] = {k.name: k for k in (
     Key("max_price_per_hour", "GPU_LOL_MAX_PRICE_PER_HOUR",
         "Refuse to launch a plan costing more than this many $/hr (a repo's .gpu-lol.yaml may set its own)",
         _parse_price),
+    Key("vast.datacenter_only", "GPU_LOL_VAST_DATACENTER_ONLY",
+        "true: launch on Vast datacenter hosts only (community hosts get your secrets)", _parse_bool,
+        default=False),
 )}
 
 

@@ -70,8 +70,11 @@ def ssh_command(ctx: click.Context, name: str | None, print_only: bool) -> int:
 @click.option("--sync", is_flag=True, help="Copy the repo to the workdir first (honours .gitignore/.skyignore).")
 @click.option("-t/-T", "--tty/--no-tty", "tty", default=None,
               help="Force or disable a terminal (default: when stdin and stdout are terminals).")
+@click.option("-d", "--detach", is_flag=True,
+              help="Clusters: submit as a SkyPilot job (autostop waits for it) and return; "
+                   "same as `gpu-lol run --detach`.")
 @click.pass_context
-def exec_command(ctx: click.Context, name: str | None, sync: bool, tty: bool | None) -> int:
+def exec_command(ctx: click.Context, name: str | None, sync: bool, tty: bool | None, detach: bool) -> int:
     """Run a command on a cluster or host, inline, in the workdir; exits with its exit code.
 
     \b
@@ -79,20 +82,67 @@ def exec_command(ctx: click.Context, name: str | None, sync: bool, tty: bool | N
       gpu-lol exec mybox -- python train.py --lr 3e-4   several words: each passed as is
       gpu-lol exec -- "python train.py | tee log"       one word: a shell command line
       gpu-lol exec --sync -- python train.py            copy the repo first
+      gpu-lol exec --detach -- python train.py          a SkyPilot job; follow with gpu-lol logs
+
+    Without a terminal the cluster is held busy (a keep-alive SSH session) while the command
+    runs; for work that must outlive your connection use `gpu-lol run`.
     """
     from gpu_lol import remote, state
+
+    command = _require_command(ctx, name, "exec")
+    target = state.resolve(name)
+    if detach:
+        from gpu_lol import jobs
+
+        return jobs.run(target, command, detach=True)
+    if tty is None:
+        tty = sys.stdin.isatty() and sys.stdout.isatty()
+    return remote.run(target, command, tty=tty, sync=sync)
+
+
+def _require_command(ctx: click.Context, name: str | None, verb: str) -> list[str]:
+    from gpu_lol import state
     from gpu_lol.errors import UsageError
 
     command = _command_after_dashdash(ctx)
     if not command:
-        hint = "put the command after --, e.g. gpu-lol exec -- nvidia-smi"
+        example = "nvidia-smi" if verb == "exec" else "python train.py"
+        hint = f"put the command after --, e.g. gpu-lol {verb} -- {example}"
         if name and (not _valid_name(name) or state.load(name) is None):
-            hint = f"put the command after --, e.g. gpu-lol exec -- {name}"
+            hint = f"put the command after --, e.g. gpu-lol {verb} -- {name}"
         raise UsageError("no command given", hint)
+    return command
+
+
+@click.command("run", cls=DashDashCommand)
+@click.argument("name", required=False)
+@click.option("-d", "--detach", is_flag=True, help="Return once the job is queued (prints its id).")
+@click.option("--no-sync", "no_sync", is_flag=True,
+              help="Do not sync the repo first (use the copy already on the machine).")
+@click.pass_context
+def run_command(ctx: click.Context, name: str | None, detach: bool, no_sync: bool) -> int:
+    """Run a command as a SkyPilot job: autostop waits for it, it outlives your connection.
+
+    \b
+      gpu-lol run -- python train.py       sync the repo, run, stream the log, exit with its code
+      gpu-lol run -d -- python train.py    queue it and return; gpu-lol logs NAME JOB follows it
+
+    Ctrl-C stops following, not the job (`sky cancel NAME JOB` stops it). On your own host
+    (no job queue, no autostop) the command runs inline, as `gpu-lol exec`.
+    """
+    from gpu_lol import jobs, remote, state
+    from gpu_lol.console import info
+    from gpu_lol.errors import UsageError
+
+    command = _require_command(ctx, name, "run")
     target = state.resolve(name)
-    if tty is None:
-        tty = sys.stdin.isatty() and sys.stdout.isatty()
-    return remote.run(target, command, tty=tty, sync=sync)
+    if target.kind == state.KIND_HOST:
+        if detach:
+            raise UsageError(f"'{target.name}' is your own host: it has no job queue to detach into",
+                             "run it inline (`gpu-lol run` without -d), or in tmux on the host")
+        info(f"note: {target.name} is your own host (no autostop); running inline")
+        return remote.run(target, command, tty=False, sync=not no_sync)
+    return jobs.run(target, command, detach=detach, sync=not no_sync)
 
 
 def _valid_name(name: str) -> bool:
@@ -108,20 +158,29 @@ def _valid_name(name: str) -> bool:
 
 @click.command("logs")
 @click.argument("name", required=False)
+@click.argument("job", required=False, type=click.IntRange(min=1))
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C to stop).")
 @click.option("-n", "--tail", type=click.IntRange(min=0), default=0, metavar="N",
               help="Only the last N lines.")
 @click.option("--provision", is_flag=True, help="Clusters: SkyPilot's provisioning log instead of the job log.")
-def logs_command(name: str | None, follow: bool, tail: int, provision: bool) -> int:
+def logs_command(name: str | None, job: int | None, follow: bool, tail: int, provision: bool) -> int:
     """Show setup and job logs.
 
     A host target shows its setup log; a cluster shows its latest SkyPilot job (setup and run
-    output), or with --provision how the machine was provisioned.
+    output), or job JOB (a `gpu-lol run` job; `gpu-lol logs 3` is job 3 of this repo's
+    cluster), or with --provision how the machine was provisioned. For a job the exit status
+    is SkyPilot's: 0 succeeded, 100 failed, 101 not finished, 102 not found, 103 cancelled.
     """
     from gpu_lol import remote, state
     from gpu_lol.console import info
+    from gpu_lol.errors import UsageError
 
+    if name and job is None and name.isdigit() and state.load(name) is None:
+        name, job = None, int(name)  # `gpu-lol logs 3`: a job of this repo's cluster
     target = state.resolve(name)
     if provision and target.kind == state.KIND_HOST:
         info("note: a host is not provisioned; showing its setup log")
-    return remote.stream_logs(target, follow=follow, tail=tail, provision=provision)
+    if job is not None and target.kind == state.KIND_HOST:
+        raise UsageError(f"'{target.name}' is your own host: it has no SkyPilot jobs",
+                         f"`gpu-lol logs {target.name}` shows its setup log")
+    return remote.stream_logs(target, follow=follow, tail=tail, provision=provision, job_id=job)
