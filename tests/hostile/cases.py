@@ -404,3 +404,64 @@ SETTINGS_CASES: list[Case] = [
     settings("settings-unknown-keys-kept", "future: {thing: 1}\nllm: {model: m}\n", "works"),
     settings("settings-secret-key-shown", f"llm: {{key: {SECRET}, url: 'http://127.0.0.1:9/v1'}}\n", "works"),
 ]
+
+
+# =============================================================================================
+# 3. Strings that reach shells or ssh (marker files prove no shell ran them)
+# =============================================================================================
+shell = _case("shells and ssh")
+M = "/tmp/" + MARK  # payloads write here or in the test's directories; both are checked
+
+# `up REPO --host HOST --yes --no-llm`: refused before any connection
+HOST_CASES: list[Case] = [shell(f"host-{i}", f"--host {h!r}", "error 2", h) for i, h in enumerate([
+    f"-oProxyCommand=touch {M}-1", f"root@-oProxyCommand=touch {M}-2", f"a@b;touch {M}-3",
+    f"a@$(touch {M}-4)", f"a@`touch {M}-5`", "a@b c", f"a@b\ntouch {M}-6", "user@host:99999",
+    "user@host:0", "user@host:-22", "user@host:22;id", "@host", "user@", "", "a@b/../c",
+    f"$(touch {M}-7)@host", "us'er@host", "[::1", "a@[::1]x", "-i@host", "host:22:33",
+    f"a@b|touch {M}-8", f"a@b&&touch {M}-9", "a@b\x00c",
+])]
+# (flag, value) with a valid-looking --host on a closed port: refused before any connection
+HOST_FLAG_CASES: list[Case] = [shell(f"{flag.strip('-')}-{i}", f"{flag} {value!r}", "error 2", (flag, value))
+                               for i, (flag, value) in enumerate([
+    ("--identity", f"-oProxyCommand=touch {M}-10"), ("--identity", f"$(touch {M}-11)"),
+    ("--identity", "/nonexistent/key"), ("--workdir", f"$(touch {M}-12)"), ("--workdir", "~/../../etc"),
+    ("--workdir", "/"), ("--workdir", "/home/someone"), ("--workdir", "~"), ("--workdir", "/etc"),
+    ("--workdir", "/tmp/a\nb"), ("--workdir", "/tmp/../etc"), ("--workdir", f"/tmp/w`touch {M}-14`"),
+    ("--workdir", f"/tmp/w\"; touch {M}-15; \""), ("--name", f"$(touch {M}-13)"),
+    ("--name", "-rf"), ("--name", "a;b"), ("--name", "UPPER"), ("--name", "x" * 64), ("--name", "a b"),
+    ("--name", "../x"),
+])]
+# `up REPO --dry-run --json FLAG VALUE` (the SkyPilot plan, no cloud): refused, or shown as data
+PLAN_FLAG_CASES: list[Case] = [shell(f"plan{flag}-{i}", f"{flag} {value!r}", expect, (flag, value))
+                               for i, (flag, value, expect) in enumerate([
+    ("--port", f"22;touch {M}-20", "error 2"), ("--port", "99999", "error 2"), ("--port", "-1", "error 2"),
+    ("--port", "http", "error 2"), ("--env", f"A=$(touch {M}-21)", "works"),
+    ("--env", f"$(touch {M}-22)=1", "error 2"), ("--env", "A B=1", "error 2"), ("--env", "=x", "error 2"),
+    ("--env", f"B=`touch {M}-23`", "works"), ("--env", f"C='; touch {M}-24; '", "works"),
+    ("--cloud", f"runpod;touch {M}-25", "error 2"), ("--gpu", f"$(touch {M}-26)", "error 2"),
+    ("--gpus", "2;id", "error 2"), ("--idle-minutes", "1e9", "error 2"), ("--name", f"x$(touch {M}-27)", "error 2"),
+    ("--assets", f"$(touch {M}-28):/data", "works"), ("--assets", f"data:/x;touch {M}-29", "works"),
+])]
+
+# Values that reach the host's shell through a real sshd: env values (exported by the setup
+# script and the login rc file) and exec argv words; each must arrive verbatim.
+HOSTILE_VALUES = [
+    "$(touch {M}-30)", "`touch {M}-31`", "'; touch {M}-32; '", "\"; touch {M}-33; \"",
+    "a\ntouch {M}-34", "$HOME and ${{PATH}}", "* ? [a-z] ~", "--help", "-n", "\\$(touch {M}-35)",
+    "; touch {M}-36 #", "| touch {M}-37", "&& touch {M}-38 &", "$((1+1))", "!!", "\t\r",
+]
+HOSTILE_VALUES = [v.format(M=M) for v in HOSTILE_VALUES]
+SSH_ENV_CASES: list[Case] = [shell(f"ssh-env-{i}", f"spec env value {v!r} arrives verbatim", "works", v)
+                             for i, v in enumerate(HOSTILE_VALUES)]
+SSH_EXEC_CASES: list[Case] = [shell(f"ssh-exec-{i}", f"exec argv word {v!r} arrives verbatim", "works", v)
+                              for i, v in enumerate(HOSTILE_VALUES)]
+SSH_WORKDIR_CASES: list[Case] = [
+    shell("ssh-workdir-odd", "a workdir named \"w; touch … 'q' * &\" on the host", "works"),
+]
+# What a hostile host prints for the pre-flight probe, parsed and then run in the setup script
+# by a real bash: the interpreter name goes quoted, so nothing runs.
+PROBE_CASES: list[Case] = [shell(f"probe-{i}", f"host probe prints python={v[:40]!r}", "works", v.format(M=M))
+                           for i, v in enumerate([
+    "$(touch {M}-40)", "`touch {M}-41`", "python3; touch {M}-42", "nopython\ntouch {M}-43",
+    "python3 -c 'import os; os.system(\"touch {M}-44\")'", "x" * (1 << 20),
+])]
