@@ -345,6 +345,7 @@ def up_host(repo: Path, spec: EnvironmentSpec, host: str, *, identity: str | Non
     )
     where = str(address)
     info(f"checking {where} ...")
+    remote.ensure_connected(target)  # bounded: a server that stalls in the handshake fails here
     python_candidates = ["python3"]
     if spec.python_version:
         python_candidates.insert(0, "python" + ".".join(spec.python_version.split(".")[:2]))

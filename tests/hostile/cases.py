@@ -465,3 +465,44 @@ PROBE_CASES: list[Case] = [shell(f"probe-{i}", f"host probe prints python={v[:40
     "$(touch {M}-40)", "`touch {M}-41`", "python3; touch {M}-42", "nopython\ntouch {M}-43",
     "python3 -c 'import os; os.system(\"touch {M}-44\")'", "x" * (1 << 20),
 ])]
+
+
+# =============================================================================================
+# 4. Faults
+# =============================================================================================
+fault = _case("faults")
+
+API_CASES: list[Case] = [fault(f"api-unreachable-{c[0]}", f"`gpu-lol {' '.join(c)}` with the API server "
+                               "endpoint on a closed port", "error 1", c)
+                         for c in (("ls",), ("info", "x"), ("down", "x", "--yes"), ("stop", "x"), ("cost",))]
+# The LLM endpoint misbehaves; the analysis falls back to the heuristics with a warning (llm.timeout 1 s)
+LLM_CASES: list[Case] = [fault(f"llm-{k}", f"LLM endpoint {w}", "works (warning, heuristics)", k) for k, w in (
+    ("never-answers", "accepts the connection and never answers"), ("500", "answers 500 every time"),
+    ("10MB", "answers a 10 MB body"), ("invalid-json", "answers 200 with invalid JSON"),
+    ("html", "answers an HTML page"), ("refused", "refuses connections"), ("empty", "answers 200, empty body"),
+    ("reset", "closes the connection mid-request"), ("wrong-shape", "answers JSON of the wrong shape"),
+    ("slow-drip", "sends headers, then one byte a second"),
+)]
+# `up --host` to a TCP server that is not a working sshd (GPU_LOL_SSH_CONNECT_TIMEOUT=2)
+SSH_FAULT_CASES: list[Case] = [fault(f"ssh-{k}", f"ssh to a server that {w}", "error 1", k) for k, w in (
+    ("silent", "accepts and never sends a banner"), ("banner-stall", "sends a banner, then stalls"),
+    ("garbage", "sends 1 MB of garbage"), ("closes", "accepts and closes at once"),
+)] + [fault(f"ssh-exec-{k}", f"`exec` on a recorded host whose server {w}", "error 1", k) for k, w in (
+    ("silent", "accepts and never sends a banner"), ("banner-stall", "sends a banner, then stalls"),
+)]
+REMOTE_FAULT_CASES: list[Case] = [
+    fault("remote-killed-mid-exec", "the remote session is killed (kill -9) mid-exec", "error 1"),
+    fault("remote-exit-code", "the remote command exits 7", "error 7 (passed through)"),
+]
+# Ctrl-C (SIGINT) once the command is inside the stage: exit 130, no traceback, nothing half-written
+SIGINT_CASES: list[Case] = [fault(f"sigint-{k}", f"SIGINT during {w}", "error 130", k) for k, w in (
+    ("analysis", "the analysis of a 4000-file tree"), ("llm", "an LLM request that never answers"),
+    ("ssh-connect", "an ssh connection that stalls (up --host)"), ("api-server", "a request to an API "
+     "server that never answers (gpu-lol ls)"), ("init", "init (analysis, then the file write)"),
+    ("config-set-locked", "config set waiting for the settings lock"),
+)]
+RACE_CASES: list[Case] = [
+    fault("race-config-set", "two processes × 8 `config set` of different keys at once", "works"),
+    fault("race-state-save", "16 threads recording targets (same and different names) at once", "works"),
+    fault("race-init", "two `init --force` at once: the file is one of them, whole", "works"),
+]
