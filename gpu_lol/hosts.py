@@ -91,6 +91,11 @@ def check_workdir(workdir: str) -> str:
     text = (workdir or "").strip()
     if any(c in text for c in "\0\r\n") or not text:
         raise UsageError(f"--workdir '{workdir}' is not a usable path", "e.g. --workdir ~/work/myrepo")
+    if any(c in text for c in "$`\"\\"):
+        # Python's venv writes the path into bin/activate inside double quotes: `$(...)` or a
+        # backtick there would run when the setup script activates the virtualenv.
+        raise UsageError(f"--workdir '{workdir}' has $, `, \" or \\ in it",
+                         "a virtualenv's activate script would run them; pick a plain path")
     if text == "~":
         text = "~/"
     if text.startswith("~/"):
@@ -340,6 +345,7 @@ def up_host(repo: Path, spec: EnvironmentSpec, host: str, *, identity: str | Non
     )
     where = str(address)
     info(f"checking {where} ...")
+    remote.ensure_connected(target)  # bounded: a server that stalls in the handshake fails here
     python_candidates = ["python3"]
     if spec.python_version:
         python_candidates.insert(0, "python" + ".".join(spec.python_version.split(".")[:2]))

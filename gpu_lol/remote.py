@@ -42,7 +42,9 @@ from gpu_lol.errors import OperationError, UsageError
 from gpu_lol.state import KIND_HOST, KIND_SKY, Target
 
 SKY_WORKDIR = "~/sky_workdir"
-CONNECT_TIMEOUT_S = 15
+# GPU_LOL_SSH_CONNECT_TIMEOUT (seconds) overrides it: for slow links, and for tests of stalling servers.
+CONNECT_TIMEOUT_S = int(os.environ.get("GPU_LOL_SSH_CONNECT_TIMEOUT", "").strip() or 15) \
+    if os.environ.get("GPU_LOL_SSH_CONNECT_TIMEOUT", "").strip().isdigit() else 15
 CONTROL_PERSIST = "10m"
 SSH_EXIT_ERROR = 255
 # ssh appends ".XXXXXXXXXXXXXXXX" to the control path while it creates the socket; Unix socket
@@ -480,6 +482,22 @@ def check_reachable(target: Target, timeout: float = 30) -> None:
         raise connection_error(ep, (result.stderr.strip().splitlines() or [""])[-1])
 
 
+def handshake_timeout() -> float:
+    """Seconds a first connection may take, key exchange included (OpenSSH's ConnectTimeout
+    covers the TCP connect and the banner, not a server that stalls in the key exchange)."""
+    return 2 * CONNECT_TIMEOUT_S + 5
+
+
+def ensure_connected(target: Target) -> None:
+    """Open the shared master connection within :func:`handshake_timeout` (a no-op when it is
+    already up), so a later unbounded call (an interactive shell, a long exec) never hangs on a
+    server that accepts and then stalls."""
+    ep = endpoint(target)
+    if _master_alive(ep):
+        return
+    check_reachable(target, timeout=handshake_timeout())
+
+
 def run(target: Target, command: list[str] | str, *, tty: bool = False, sync: bool = False,
         stdout: Any = None) -> int:
     """Run a command on the target, streaming its output; returns the remote exit code.
@@ -490,6 +508,7 @@ def run(target: Target, command: list[str] | str, *, tty: bool = False, sync: bo
     ``sync`` copies the repo to the workdir first (see :func:`sync_repo`). ``stdout``: where
     the remote stdout goes (default: ours).
     """
+    ensure_connected(target)
     if sync:
         sync_repo(target)
     ep = endpoint(target)

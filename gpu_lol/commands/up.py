@@ -88,8 +88,14 @@ def up_command(path: Path, dry_run: bool, as_json: bool, yes: bool, name: str | 
     repo = path.resolve()
     if not repo.is_dir():
         raise UsageError(f"{path} is not a directory")
-    if (identity or workdir) and not host:
+    if (identity or workdir) and host is None:
         raise UsageError("--identity and --workdir only apply with --host")
+    if host is not None:  # checked before the analysis; `--host ''` is not "no host"
+        from gpu_lol.hosts import check_workdir, parse_host
+
+        parse_host(host)
+        if workdir is not None:
+            check_workdir(workdir)
     options = LaunchOptions(
         gpu=gpu, gpus=gpus, name=name, idle_minutes=idle_minutes, spot=spot, assets=list(assets),
         template=template, envs=list(envs), ports=[_port(p) for p in ports], clouds=list(clouds),

@@ -404,3 +404,105 @@ SETTINGS_CASES: list[Case] = [
     settings("settings-unknown-keys-kept", "future: {thing: 1}\nllm: {model: m}\n", "works"),
     settings("settings-secret-key-shown", f"llm: {{key: {SECRET}, url: 'http://127.0.0.1:9/v1'}}\n", "works"),
 ]
+
+
+# =============================================================================================
+# 3. Strings that reach shells or ssh (marker files prove no shell ran them)
+# =============================================================================================
+shell = _case("shells and ssh")
+M = "/tmp/" + MARK  # payloads write here or in the test's directories; both are checked
+
+# `up REPO --host HOST --yes --no-llm`: refused before any connection
+HOST_CASES: list[Case] = [shell(f"host-{i}", f"--host {h!r}", "error 2", h) for i, h in enumerate([
+    f"-oProxyCommand=touch {M}-1", f"root@-oProxyCommand=touch {M}-2", f"a@b;touch {M}-3",
+    f"a@$(touch {M}-4)", f"a@`touch {M}-5`", "a@b c", f"a@b\ntouch {M}-6", "user@host:99999",
+    "user@host:0", "user@host:-22", "user@host:22;id", "@host", "user@", "", "a@b/../c",
+    f"$(touch {M}-7)@host", "us'er@host", "[::1", "a@[::1]x", "-i@host", "host:22:33",
+    f"a@b|touch {M}-8", f"a@b&&touch {M}-9", "a@b\x00c",
+])]
+# (flag, value) with a valid-looking --host on a closed port: refused before any connection
+HOST_FLAG_CASES: list[Case] = [shell(f"{flag.strip('-')}-{i}", f"{flag} {value!r}", "error 2", (flag, value))
+                               for i, (flag, value) in enumerate([
+    ("--identity", f"-oProxyCommand=touch {M}-10"), ("--identity", f"$(touch {M}-11)"),
+    ("--identity", "/nonexistent/key"), ("--workdir", f"$(touch {M}-12)"), ("--workdir", "~/../../etc"),
+    ("--workdir", "/"), ("--workdir", "/home/someone"), ("--workdir", "~"), ("--workdir", "/etc"),
+    ("--workdir", "/tmp/a\nb"), ("--workdir", "/tmp/../etc"), ("--workdir", f"/tmp/w`touch {M}-14`"),
+    ("--workdir", f"/tmp/w\"; touch {M}-15; \""), ("--name", f"$(touch {M}-13)"),
+    ("--name", "-rf"), ("--name", "a;b"), ("--name", "UPPER"), ("--name", "x" * 64), ("--name", "a b"),
+    ("--name", "../x"),
+])]
+# `up REPO --dry-run --json FLAG VALUE` (the SkyPilot plan, no cloud): refused, or shown as data
+PLAN_FLAG_CASES: list[Case] = [shell(f"plan{flag}-{i}", f"{flag} {value!r}", expect, (flag, value))
+                               for i, (flag, value, expect) in enumerate([
+    ("--port", f"22;touch {M}-20", "error 2"), ("--port", "99999", "error 2"), ("--port", "-1", "error 2"),
+    ("--port", "http", "error 2"), ("--env", f"A=$(touch {M}-21)", "works"),
+    ("--env", f"$(touch {M}-22)=1", "error 2"), ("--env", "A B=1", "error 2"), ("--env", "=x", "error 2"),
+    ("--env", f"B=`touch {M}-23`", "works"), ("--env", f"C='; touch {M}-24; '", "works"),
+    ("--cloud", f"runpod;touch {M}-25", "error 2"), ("--gpu", f"$(touch {M}-26)", "error 2"),
+    ("--gpus", "2;id", "error 2"), ("--idle-minutes", "1e9", "error 2"), ("--name", f"x$(touch {M}-27)", "error 2"),
+    ("--assets", f"$(touch {M}-28):/data", "works"), ("--assets", f"data:/x;touch {M}-29", "works"),
+])]
+
+# Values that reach the host's shell through a real sshd: env values (exported by the setup
+# script and the login rc file) and exec argv words; each must arrive verbatim.
+HOSTILE_VALUES = [
+    "$(touch {M}-30)", "`touch {M}-31`", "'; touch {M}-32; '", "\"; touch {M}-33; \"",
+    "a\ntouch {M}-34", "$HOME and ${{PATH}}", "* ? [a-z] ~", "--help", "-n", "\\$(touch {M}-35)",
+    "; touch {M}-36 #", "| touch {M}-37", "&& touch {M}-38 &", "$((1+1))", "!!", "\t\r",
+]
+HOSTILE_VALUES = [v.format(M=M) for v in HOSTILE_VALUES]
+SSH_ENV_CASES: list[Case] = [shell(f"ssh-env-{i}", f"spec env value {v!r} arrives verbatim", "works", v)
+                             for i, v in enumerate(HOSTILE_VALUES)]
+SSH_EXEC_CASES: list[Case] = [shell(f"ssh-exec-{i}", f"exec argv word {v!r} arrives verbatim", "works", v)
+                              for i, v in enumerate(HOSTILE_VALUES)]
+SSH_WORKDIR_CASES: list[Case] = [
+    shell("ssh-workdir-odd", "a workdir named \"w; touch … 'q' * &\" on the host", "works"),
+]
+# What a hostile host prints for the pre-flight probe, parsed and then run in the setup script
+# by a real bash: the interpreter name goes quoted, so nothing runs.
+PROBE_CASES: list[Case] = [shell(f"probe-{i}", f"host probe prints python={v[:40]!r}", "works", v.format(M=M))
+                           for i, v in enumerate([
+    "$(touch {M}-40)", "`touch {M}-41`", "python3; touch {M}-42", "nopython\ntouch {M}-43",
+    "python3 -c 'import os; os.system(\"touch {M}-44\")'", "x" * (1 << 20),
+])]
+
+
+# =============================================================================================
+# 4. Faults
+# =============================================================================================
+fault = _case("faults")
+
+API_CASES: list[Case] = [fault(f"api-unreachable-{c[0]}", f"`gpu-lol {' '.join(c)}` with the API server "
+                               "endpoint on a closed port", "error 1", c)
+                         for c in (("ls",), ("info", "x"), ("down", "x", "--yes"), ("stop", "x"), ("cost",))]
+# The LLM endpoint misbehaves; the analysis falls back to the heuristics with a warning (llm.timeout 1 s)
+LLM_CASES: list[Case] = [fault(f"llm-{k}", f"LLM endpoint {w}", "works (warning, heuristics)", k) for k, w in (
+    ("never-answers", "accepts the connection and never answers"), ("500", "answers 500 every time"),
+    ("10MB", "answers a 10 MB body"), ("invalid-json", "answers 200 with invalid JSON"),
+    ("html", "answers an HTML page"), ("refused", "refuses connections"), ("empty", "answers 200, empty body"),
+    ("reset", "closes the connection mid-request"), ("wrong-shape", "answers JSON of the wrong shape"),
+    ("slow-drip", "sends headers, then one byte a second"),
+)]
+# `up --host` to a TCP server that is not a working sshd (GPU_LOL_SSH_CONNECT_TIMEOUT=2)
+SSH_FAULT_CASES: list[Case] = [fault(f"ssh-{k}", f"ssh to a server that {w}", "error 1", k) for k, w in (
+    ("silent", "accepts and never sends a banner"), ("banner-stall", "sends a banner, then stalls"),
+    ("garbage", "sends 1 MB of garbage"), ("closes", "accepts and closes at once"),
+)] + [fault(f"ssh-exec-{k}", f"`exec` on a recorded host whose server {w}", "error 1", k) for k, w in (
+    ("silent", "accepts and never sends a banner"), ("banner-stall", "sends a banner, then stalls"),
+)]
+REMOTE_FAULT_CASES: list[Case] = [
+    fault("remote-killed-mid-exec", "the remote session is killed (kill -9) mid-exec", "error 1"),
+    fault("remote-exit-code", "the remote command exits 7", "error 7 (passed through)"),
+]
+# Ctrl-C (SIGINT) once the command is inside the stage: exit 130, no traceback, nothing half-written
+SIGINT_CASES: list[Case] = [fault(f"sigint-{k}", f"SIGINT during {w}", "error 130", k) for k, w in (
+    ("analysis", "the analysis of a 4000-file tree"), ("llm", "an LLM request that never answers"),
+    ("ssh-connect", "an ssh connection that stalls (up --host)"), ("api-server", "a request to an API "
+     "server that never answers (gpu-lol ls)"), ("init", "init (analysis, then the file write)"),
+    ("config-set-locked", "config set waiting for the settings lock"),
+)]
+RACE_CASES: list[Case] = [
+    fault("race-config-set", "two processes × 8 `config set` of different keys at once", "works"),
+    fault("race-state-save", "16 threads recording targets (same and different names) at once", "works"),
+    fault("race-init", "two `init --force` at once: the file is one of them, whole", "works"),
+]

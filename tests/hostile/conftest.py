@@ -19,7 +19,7 @@ def expected_code(expect: str) -> set[int]:
         return {0, 1, 2}
     if expect.startswith("works"):
         return {0}
-    match = re.match(r"error (\d)", expect)
+    match = re.match(r"error (\d+)", expect)
     assert match, expect
     return {int(match.group(1))}
 
@@ -31,7 +31,7 @@ def check_outcome(result, expect: str, *, where: Path | None = None) -> None:
     assert "Traceback" not in text, result
     assert SECRET not in text, "a planted secret was printed"
     assert result.code in expected_code(expect), result
-    if result.code != 0:
+    if result.code in (1, 2):
         lines = [line for line in result.err.splitlines() if line.strip()]
         errors = [line for line in lines if line.startswith("error: ")]
         assert len(errors) == 1, result
@@ -50,7 +50,7 @@ def list_marks(*roots: Path) -> list[str]:
         except OSError:
             continue
         for entry in entries:
-            if MARK in entry.name and entry.name != "$(touch HOSTILE_MARK-name).py":
+            if entry.name.startswith(MARK):  # what `touch HOSTILE_MARK-…` would have made
                 found.append(entry.path)
             if entry.is_dir(follow_symlinks=False):
                 todo.append(entry.path)
@@ -63,4 +63,4 @@ def no_marks(tmp_path, isolated_home):
     yield
     roots = [tmp_path, isolated_home, Path.cwd()]
     assert not list_marks(*roots)
-    assert not [n for n in os.listdir("/tmp") if MARK in n]
+    assert not [n for n in os.listdir("/tmp") if n.startswith(MARK)]
