@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ssh": ("gpu_lol.commands.remote", "Open a shell on a cluster or host, in the workdir."),
     "exec": ("gpu_lol.commands.remote", "Run a command on a cluster or host, inline."),
     "logs": ("gpu_lol.commands.remote", "Show setup and job logs."),
+    "pull": ("gpu_lol.commands.transfer", "Copy files (results, checkpoints) back from a machine."),
+    "push": ("gpu_lol.commands.transfer", "Copy files (data, weights) to a machine."),
     "validate": ("gpu_lol.commands.validate", "Check that a machine matches the spec."),
     "snapshot": ("gpu_lol.commands.snapshot", "Turn a running machine into a .gpu-lol.yaml."),
     "resume": ("gpu_lol.commands.resume", "Launch exactly what .gpu-lol.yaml says."),
