@@ -279,3 +279,10 @@ def test_code_opens_the_workdir_over_remote_ssh(nbox, run_cli, monkeypatch, tmp_
     r = run_cli("code", "box", "--print")
     assert r.code == 0 and r.out.strip() == f"code --remote ssh-remote+box '{workdir}'"
     assert (Path.home() / ".ssh" / "config").read_text().count("Include") == 1
+
+
+def test_up_of_an_interactive_spec_points_at_notebook():
+    from gpu_lol.launch import connect_hints
+
+    assert connect_hints("c", {"workload_type": "interactive"})[0].startswith("gpu-lol notebook c")
+    assert not any("notebook" in h for h in connect_hints("c", {"workload_type": "training"}))
