@@ -384,3 +384,36 @@ def test_unreachable_host_is_one_line_with_a_hint(tmp_path):
     with pytest.raises(OperationError) as err:
         transfer.pull(target, "outputs", str(tmp_path))
     assert "Connection refused" in err.value.message and err.value.hint.startswith("is sshd running")
+
+
+def test_cluster_teardown_lists_new_files_over_its_generated_config(sshd_server, remote_tmp, capsys):  # noqa: F811
+    """A cluster record reaches its machine through SkyPilot's generated ssh config; what SkyPilot
+    reports about the cluster (UP / STOPPED) cannot come from a cloud here, so it is plain data."""
+    from gpu_lol.lifecycle import DownPlan
+    from gpu_lol.skypilot import ClusterStatus
+
+    config = Path.home() / ".sky" / "generated" / "ssh" / "gpu-lol-c"
+    config.parent.mkdir(parents=True)
+    config.write_text(
+        "Host gpu-lol-c\n"
+        f"  HostName {sshd_server.host}\n  User {sshd_server.user}\n  IdentityFile {sshd_server.identity}\n"
+        "  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile=/dev/null\n"
+        f"  Port {sshd_server.port}\n")
+    (remote_tmp / "ckpt").mkdir()
+    (remote_tmp / "ckpt" / "step-100.pt").write_bytes(b"x" * 4096)
+    (remote_tmp / ".git").mkdir()
+    (remote_tmp / ".git" / "index").write_bytes(b"new but never listed")
+    target = Target(name="gpu-lol-c", kind="sky", repo=str(remote_tmp), created_at=time.time() - 60,
+                    extra={"workdir": str(remote_tmp)})
+    try:
+        up = DownPlan(name="gpu-lol-c", target=target, cluster=ClusterStatus(name="gpu-lol-c", status="UP"))
+        found = transfer.check_before_down([up], purge=False)
+        assert [n for n, _ in found[0].files] == ["ckpt/step-100.pt"]
+        err = capsys.readouterr().err
+        assert "ckpt/step-100.pt (4.0 KB)" in err and "gpu-lol pull gpu-lol-c ckpt" in err
+        stopped = DownPlan(name="gpu-lol-c", target=target,
+                           cluster=ClusterStatus(name="gpu-lol-c", status="STOPPED"))
+        assert transfer.check_before_down([stopped], purge=False) == []
+        assert "is stopped" in capsys.readouterr().err
+    finally:
+        remote.close(target)
