@@ -136,6 +136,12 @@ class Preflight:
     rsync: bool = False
     python: str | None = None
     python_version: str | None = None
+    python_ensurepip: bool = True
+    # candidates that exist but do not run (a pyenv shim for a Python that is not installed):
+    # (name, first line of their error)
+    python_broken: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    uid: int | None = None
+    sudo: bool = False  # passwordless sudo
     workdir_exists: bool = False
     workdir_nonempty: bool = False
     marker: dict[str, Any] | None = None
@@ -150,9 +156,19 @@ def _preflight_script(workdir: str, python_candidates: list[str], gpu: bool) -> 
     lines = [
         'echo "home=$HOME"',
         'if command -v rsync >/dev/null 2>&1; then echo rsync=yes; else echo rsync=no; fi',
-        "for p in " + " ".join(shlex.quote(c) for c in python_candidates) + "; do",
-        '  if command -v "$p" >/dev/null 2>&1; then echo "python=$p"; '
-        '"$p" -c \'import sys; print("python_version=%d.%d.%d" % sys.version_info[:3])\' || true; break; fi',
+        'echo "uid=$(id -u)"',
+        # Only members of the usual admin groups are asked (sudo reports a stranger's attempt).
+        'case " $(id -Gn 2>/dev/null) " in *" sudo "*|*" wheel "*|*" admin "*) '
+        'if command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then echo sudo=yes; fi;; esac',
+        # Run each candidate: `command -v` also finds pyenv shims of Pythons that are not installed.
+        "for p in " + " ".join(remote.shell_path(c) for c in python_candidates) + "; do",
+        '  command -v "$p" >/dev/null 2>&1 || continue',
+        '  if out=$("$p" -c \'import sys, venv; print("%d.%d.%d" % sys.version_info[:3])\' 2>&1); then',
+        '    echo "python=$p"; printf "python_version=%s\\n" "$(printf "%s" "$out" | tail -n 1)"',
+        '    "$p" -c "import ensurepip" >/dev/null 2>&1 || echo python_ensurepip=no',
+        "    break",
+        "  fi",
+        '  printf "python_broken=%s\\t%s\\n" "$p" "$(printf "%s" "$out" | grep -v "^ *$" | head -n 1)"',
         "done",
         f"if [ -e {wd} ]; then echo workdir=exists; "
         f"if [ -n \"$(ls -A {wd} 2>/dev/null)\" ]; then echo workdir_nonempty=yes; fi; "
@@ -182,6 +198,15 @@ def _parse_preflight(text: str) -> Preflight:
             pre.python = value
         elif key == "python_version":
             pre.python_version = value
+        elif key == "python_ensurepip":
+            pre.python_ensurepip = False
+        elif key == "python_broken":
+            exe, _, why = value.partition("\t")
+            pre.python_broken.append((exe, why.strip() or "it does not run"))
+        elif key == "uid":
+            pre.uid = int(value) if value.isdigit() else None
+        elif key == "sudo":
+            pre.sudo = value == "yes"
         elif key == "workdir":
             pre.workdir_exists = True
         elif key == "workdir_nonempty":
@@ -242,8 +267,13 @@ def _gpu_problems(spec: EnvironmentSpec, pre: Preflight, where: str) -> tuple[li
 # Setup
 
 
-def render_setup(target: Target, spec: EnvironmentSpec, python: str) -> tuple[str, list[str]]:
-    """The host's setup script (and warnings about spec parts a host does not get)."""
+def render_setup(target: Target, spec: EnvironmentSpec, python: str, *,
+                 ensurepip: bool = True) -> tuple[str, list[str]]:
+    """The host's setup script (and warnings about spec parts a host does not get).
+
+    ``python`` is an interpreter the pre-flight ran (``import sys, venv``); ``ensurepip``: whether
+    it has ensurepip (Debian's python3 without python3-venv has not): without it the virtualenv
+    is made ``--without-pip`` and uses the system pip."""
     from gpu_lol.sensitive import is_secret_env_name
     from gpu_lol.skypilot import pip_install_command
 
@@ -259,10 +289,12 @@ def render_setup(target: Target, spec: EnvironmentSpec, python: str) -> tuple[st
         f"cd {wd}",
         f"if [ ! -x {venv_q}/bin/python ]; then",
         f"  echo {shlex.quote(f'gpu-lol: creating a virtualenv at {venv} (it sees the system packages)')}",
-        f"  if ! {shlex.quote(python)} -m venv --system-site-packages {venv_q}; then",
+        *([f"  echo {shlex.quote(f'gpu-lol: {python} has no ensurepip: the virtualenv uses the system pip')}"]
+          if not ensurepip else []),
+        f"  if ! {shlex.quote(python)} -m venv --system-site-packages{'' if ensurepip else ' --without-pip'} {venv_q}; then",
         f"    rm -rf {venv_q}",
-        "    echo 'gpu-lol: retrying without pip (ensurepip is missing; the system pip is used)'",
-        f"    {shlex.quote(python)} -m venv --system-site-packages --without-pip {venv_q}",
+        f"    echo {shlex.quote(f'gpu-lol: {python} -m venv failed (see above)')} >&2",
+        "    exit 1",
         "  fi",
         "fi",
         f". {venv_q}/bin/activate",
@@ -315,6 +347,88 @@ def _run_setup(target: Target) -> int:
 # Public API
 
 
+def requested_python(spec: EnvironmentSpec) -> str | None:
+    """The Python major.minor the spec really asks for, or None.
+
+    A ``python_version`` equal to the default Python of the spec's ``base_image`` (gpu-lol's
+    image table, or the ``python:X-slim`` cpu template at the default version) was filled in from
+    the image, not asked for by the repo: a host then uses its own ``python3`` (where its CUDA
+    and torch live) instead of hunting for that version.
+    """
+    if not spec.python_version:
+        return None
+    wanted = ".".join(str(spec.python_version).split(".")[:2])
+    try:
+        from gpu_lol.analyzer.image import _table
+
+        table = _table()
+    except Exception:  # noqa: BLE001 - no table: take the version as asked
+        return wanted
+    for section in table.values():
+        if not isinstance(section, list):
+            continue
+        for row in section:
+            if isinstance(row, dict) and row.get("image") == spec.base_image:
+                return None if str(row.get("python")) == wanted else wanted
+    default = str(table.get("default_python") or "")
+    template = str(table.get("cpu_template") or "")
+    if default == wanted and template and spec.base_image == template.format(python=default):
+        return None
+    return wanted
+
+
+# Fallbacks after the preferred interpreters, best first; /usr/bin/python3 gets past a broken
+# pyenv/asdf shim for python3 itself.
+_PYTHON_FALLBACKS = ("python3.13", "python3.12", "python3.11", "python3.10", "python3.9", "/usr/bin/python3")
+
+
+# Conda base environments in their usual places. A login shell does not activate them: the
+# `conda init` block sits at the end of ~/.bashrc, after the "not interactive: return" line.
+CONDA_PYTHONS = ("~/miniconda3/bin/python3", "~/anaconda3/bin/python3", "~/miniforge3/bin/python3",
+                 "~/mambaforge/bin/python3", "/opt/conda/bin/python3")
+
+
+def python_candidates_for(wanted: str | None) -> list[str]:
+    """Interpreters to try, in order: the asked-for version, a conda base environment (where a
+    conda user's torch lives; the venv sees its packages), the host's python3 (its own torch
+    stack), then the newest real ones."""
+    first = [f"python{wanted}"] if wanted else []
+    out: list[str] = []
+    for name in first + list(CONDA_PYTHONS) + ["python3", "python"] + list(_PYTHON_FALLBACKS):
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def _install_hint(pre: Preflight, *packages: str) -> str:
+    """How to install system packages on the host, for the account gpu-lol logs in as."""
+    names = " ".join(packages)
+    if pre.uid == 0:
+        return f"install it there (e.g. apt-get install {names})"
+    if pre.sudo:
+        return f"install it there (e.g. sudo apt-get install {names})"
+    return (f"this account has no sudo: ask the machine's admin to install {names}, or install it "
+            f"into your account (e.g. conda install -c conda-forge {packages[0]}, or uv python install)")
+
+
+def retry_command(repo: Path, where: str, *, name: str, identity: str | None = None,
+                  workdir: str | None = None) -> str:
+    """The ``up --host`` command that repeats this one, with every flag the user gave."""
+    parts = ["gpu-lol", "up"]
+    try:
+        here = Path.cwd().resolve()
+    except OSError:
+        here = None
+    if here != Path(repo).resolve():
+        parts.append(str(repo))
+    parts += ["--host", where, "--name", name]
+    if identity:
+        parts += ["--identity", identity]
+    if workdir:
+        parts += ["--workdir", workdir]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def up_host(repo: Path, spec: EnvironmentSpec, host: str, *, identity: str | None, name: str,
             workdir: str | None = None, yes: bool = False) -> Target:
     """Set up ``repo`` on the user's own machine and record it as a host target."""
@@ -323,6 +437,7 @@ def up_host(repo: Path, spec: EnvironmentSpec, host: str, *, identity: str | Non
     repo = Path(repo).resolve()
     if not repo.is_dir():
         raise UsageError(f"{repo}: not a directory", "pass the path of a repo")
+    given_workdir = workdir
     address = parse_host(host)
     key = _identity(identity)
     name = state.check_name(name)
@@ -346,9 +461,8 @@ def up_host(repo: Path, spec: EnvironmentSpec, host: str, *, identity: str | Non
     where = str(address)
     info(f"checking {where} ...")
     remote.ensure_connected(target)  # bounded: a server that stalls in the handshake fails here
-    python_candidates = ["python3"]
-    if spec.python_version:
-        python_candidates.insert(0, "python" + ".".join(spec.python_version.split(".")[:2]))
+    wanted = requested_python(spec)
+    python_candidates = python_candidates_for(wanted)
     result = remote.capture(target, _preflight_script(workdir, python_candidates, not spec.is_cpu),
                             cd="skip", timeout=60)
     if result.returncode != 0:
@@ -357,13 +471,23 @@ def up_host(repo: Path, spec: EnvironmentSpec, host: str, *, identity: str | Non
                              "gpu-lol needs bash on the host")
     pre = _parse_preflight(result.stdout)
     if not pre.rsync:
-        raise OperationError(f"{where} has no rsync", "install it there (e.g. sudo apt-get install rsync)")
+        raise OperationError(f"{where} has no rsync", _install_hint(pre, "rsync"))
+    for exe, why in pre.python_broken:
+        if pre.python:
+            warn(f"{exe} on {where} does not run ({why}); using {pre.python} ({pre.python_version})")
     if not pre.python:
-        raise OperationError(f"{where} has no python3", "install Python 3 there")
-    if spec.python_version and pre.python_version and \
-            not pre.python_version.startswith(".".join(spec.python_version.split(".")[:2]) + "."):
-        warn(f"the spec asks for Python {spec.python_version}; {where} has {pre.python_version} "
+        broken = "; ".join(f"{exe}: {why}" for exe, why in pre.python_broken)
+        raise OperationError(f"{where} has no working python3" + (f" ({broken})" if broken else ""),
+                             _install_hint(pre, "python3", "python3-venv"))
+    short = ".".join((pre.python_version or "").split(".")[:2])
+    if wanted and short and short != wanted:
+        warn(f"the spec asks for Python {wanted}; {where} has {pre.python_version} "
              f"({pre.python}): the virtualenv uses it")
+    if pre.python and "/" in pre.python:
+        info(f"note: using {pre.python} ({pre.python_version}) on {where}; the virtualenv sees its packages")
+    if spec.python_version and not wanted and short and short != spec.python_version:
+        info(f"note: Python {spec.python_version} is only the image's default; {where}'s own "
+             f"{pre.python} ({pre.python_version}) is used (set python_version in .gpu-lol.yaml to ask for one)")
     if pre.workdir_exists and pre.workdir_nonempty and (pre.marker or {}).get("name") != name:
         owner = (pre.marker or {}).get("name")
         raise UsageError(f"{workdir} on {where} already exists and "
@@ -379,7 +503,8 @@ def up_host(repo: Path, spec: EnvironmentSpec, host: str, *, identity: str | Non
         elif confirm(f"{text}. Set it up anyway?", default=False):
             pass
         else:
-            raise OperationError(text, "pass --yes to set it up anyway, or set workload_type: cpu in "
+            raise OperationError(text, f"`{retry_command(repo, where, name=name, identity=identity, workdir=given_workdir)}"
+                                       " --yes` sets it up anyway; or set workload_type: cpu in "
                                        ".gpu-lol.yaml for a machine without a GPU")
     meta = remote.host_meta_dir(workdir)
     mk = remote.capture(target, f"mkdir -p -- {remote.shell_path(meta)}", cd="skip", login=False)
@@ -390,7 +515,7 @@ def up_host(repo: Path, spec: EnvironmentSpec, host: str, *, identity: str | Non
     _write_remote_file(target, meta + "/target.json", marker)
     remote.sync_repo(target, repo)
     state.save(target)  # from here on, logs/down know the target even if setup fails
-    script, warnings = render_setup(target, spec, pre.python)
+    script, warnings = render_setup(target, spec, pre.python, ensurepip=pre.python_ensurepip)
     for message in warnings:
         warn(message)
     _write_remote_file(target, meta + "/setup.sh", script)
@@ -399,8 +524,8 @@ def up_host(repo: Path, spec: EnvironmentSpec, host: str, *, identity: str | Non
     rc = _run_setup(target)
     if rc != 0:
         raise OperationError(f"setup failed on {where} (exit {rc})",
-                             f"see `gpu-lol logs {name}`; fix .gpu-lol.yaml and run `gpu-lol up --host "
-                             f"{where} --name {name}` again")
+                             f"see `gpu-lol logs {name}`; fix .gpu-lol.yaml and run "
+                             f"`{retry_command(repo, where, name=name, identity=identity, workdir=given_workdir)}` again")
     return target
 
 

@@ -824,5 +824,9 @@ def _forget_if_absent(name: str, previous: state.Target | None) -> None:
         state.delete(name)
 
 
-def connect_hints(name: str) -> list[str]:
-    return [f"gpu-lol ssh {name}", f"gpu-lol exec {name} -- nvidia-smi", f"gpu-lol down {name}"]
+def connect_hints(name: str, spec: dict | None = None) -> list[str]:
+    """What to run next; an interactive (notebook) spec gets `gpu-lol notebook` first."""
+    hints = [f"gpu-lol ssh {name}", f"gpu-lol exec {name} -- nvidia-smi", f"gpu-lol down {name}"]
+    if (spec or {}).get("workload_type") == "interactive":
+        hints.insert(0, f"gpu-lol notebook {name}    (Jupyter Lab through an SSH tunnel)")
+    return hints

@@ -335,7 +335,23 @@ def prelude(ep: Endpoint, *, must_cd: bool = True, quiet: bool = False) -> list[
 
 def wrap_login(script: str) -> str:
     """The remote command: the script in a bash login shell, whatever the user's shell is."""
-    return "exec bash --login -c " + shlex.quote(script)
+    return wrap_bash(script, login=True)
+
+
+def wrap_bash(script: str, *, login: bool = False) -> str:
+    """``exec bash [--login] -c SCRIPT`` that every login shell reads alike.
+
+    sh, bash and zsh take a single-quoted word literally, but fish unescapes ``\\`` and ``\'``
+    inside single quotes: a script with a backslash travels base64-encoded instead (the outer
+    word then holds no backslash or quote for any shell to interpret) and bash decodes it.
+    """
+    head = "exec bash --login -c " if login else "exec bash -c "
+    if "\\" not in script:
+        return head + shlex.quote(script)
+    import base64
+
+    encoded = base64.b64encode(script.encode("utf-8")).decode("ascii")
+    return head + "'eval \"$(echo " + encoded + " | base64 -d)\"'"
 
 
 def exec_script(ep: Endpoint, command: list[str] | str, *, pidfile: str | None = None) -> str:
@@ -454,7 +470,7 @@ def capture(target: Target, command: list[str] | str, *, input: str | None = Non
     ep = endpoint(target)
     lines = [] if cd == "skip" else prelude(ep, must_cd=cd == "require", quiet=cd == "try")
     script = "\n".join(lines + [command_text(command)]) + "\n"
-    remote = wrap_login(script) if login else "exec bash -c " + shlex.quote(script)
+    remote = wrap_bash(script, login=login)
     log = _LogFile()
     argv = _ssh_prefix(ep, batch=True, connect_timeout=connect_timeout) + ["-E", str(log.path), ep.alias, remote]
     try:

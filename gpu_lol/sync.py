@@ -155,9 +155,15 @@ def rsync_argv(sync_plan: SyncPlan, destination: str, ssh_command: list[str],
     """
     import shlex
 
+    from gpu_lol.transfer import clean_ssh_command, new_marker, rsync_path
+
     files_from.write_bytes(b"".join(rel.encode() + b"\0" for rel, _ in sync_plan.files))
+    # The remote login shell may print text before rsync starts (a chatty .bashrc): the wrapper
+    # drops everything before the marker the remote command prints (see gpu_lol.transfer).
+    marker = new_marker()
     return [
         "rsync", "-a", "--no-owner", "--no-group", "--from0", f"--files-from={files_from}",
-        "-e", " ".join(shlex.quote(part) for part in ssh_command),
+        "-e", " ".join(shlex.quote(part) for part in clean_ssh_command(ssh_command, marker)),
+        f"--rsync-path={rsync_path(marker)}",
         str(sync_plan.root) + "/", destination,
     ]

@@ -90,7 +90,9 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 10.0) 
     raise RuntimeError(f"sshd did not answer on port {port} within {timeout:.0f}s")
 
 
-def start_sshd(directory: Path) -> SshServer:
+def start_sshd(directory: Path, extra_config: list[str] | tuple[str, ...] = ()) -> SshServer:
+    """``extra_config``: more sshd_config lines (e.g. ``SetEnv HOME=...`` for a fake account,
+    ``ForceCommand`` to stand in for another login shell)."""
     sshd = _find_sshd()
     assert sshd is not None
     directory.mkdir(parents=True, exist_ok=True)
@@ -122,6 +124,7 @@ def start_sshd(directory: Path) -> SshServer:
         "MaxStartups 64",
         "LogLevel ERROR",
         "Subsystem sftp internal-sftp",
+        *extra_config,
         "",
     ]))
     log = open(directory / "sshd.log", "wb")

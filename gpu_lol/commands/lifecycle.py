@@ -183,9 +183,16 @@ def down_command(names: tuple[str, ...], all_targets: bool, yes: bool, purge: bo
     if not yes:
         for plan in plans:
             info(f"  {plan.describe()}")
+        from gpu_lol.transfer import check_before_down  # lists results the teardown would delete
+
+        new_files = check_before_down(plans, purge=purge)
         if not sys.stdin.isatty():
+            if new_files:
+                raise UsageError("not deleting files written since launch without confirmation",
+                                 "pull what you need first (commands above), then pass -y/--yes")
             raise UsageError("not tearing down without confirmation", "pass -y/--yes")
-        if not confirm(f"Remove {len(plans)} target(s)?", default=False):
+        question = f"Remove {len(plans)} target(s)" + (" and delete the new files listed above?" if new_files else "?")
+        if not confirm(question, default=False):
             info("Cancelled: nothing removed.")
             return 1
     if purge and any(p.target is None or p.target.kind != "host" for p in plans):

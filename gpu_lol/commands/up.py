@@ -229,7 +229,7 @@ def _show_outcome(outcome) -> None:
         console.print(f"[green]{name} is ready{_escape(where)}: setup succeeded.[/green]")
     if outcome.ssh_config is None:
         console.print(f"[yellow]warning:[/yellow] no SSH config yet; run `gpu-lol info {name}` to write it")
-    for hint in connect_hints(name):
+    for hint in connect_hints(name, outcome.target.spec):
         console.print(f"  {hint}")
 
 
@@ -263,6 +263,6 @@ def _up_host(repo: Path, spec, options, *, host: str, identity: str | None, work
     from gpu_lol.launch import connect_hints
 
     info(f"{target.name} is ready on {host}.")
-    for hint in connect_hints(target.name):
+    for hint in connect_hints(target.name, target.spec):
         info(f"  {hint}")
     return 0
