@@ -47,7 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # Words people type for a command that has another name here (checked before fuzzy matching).
 COMMAND_ALIASES: dict[str, str] = {
     "status": "ls", "list": "ls", "ps": "ls", "show": "info", "describe": "info",
-    "launch": "up", "create": "up", "run": "exec", "shell": "ssh", "rm": "down", "delete": "down",
+    "launch": "up", "create": "up", "shell": "ssh", "rm": "down", "delete": "down",
     "destroy": "down", "terminate": "down", "kill": "down", "teardown": "down", "analyse": "analyze",
     "price": "cost", "prices": "gpus", "log": "logs", "settings": "config", "doctor": "check",
     "relaunch": "resume", "restart": "start", "configure": "config",
