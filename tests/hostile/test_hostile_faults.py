@@ -239,6 +239,22 @@ def _wait_for(predicate, limit: float = 30.0) -> None:
     raise AssertionError("the command never reached the stage")
 
 
+def _reading_inside(pid: int, root: Path) -> bool:
+    """Whether process ``pid`` holds a file or directory under ``root`` open right now."""
+    prefix = str(root.resolve()) + os.sep
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(prefix):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _leftovers(*roots: Path) -> list[str]:
     out = []
     for root in roots:
@@ -292,6 +308,12 @@ def test_sigint(case, tmp_path, isolated_home, big_tree):
         if ready is not None:
             _wait_for(ready)
             time.sleep(0.3)
+        elif stage in ("analysis", "init"):
+            # the moment it reads the tree (an open descriptor inside it), not a guessed delay:
+            # the analysis of this tree takes about a second, less on a quiet machine
+            deadline = time.monotonic() + 30
+            while proc.poll() is None and not _reading_inside(proc.pid, repo) and time.monotonic() < deadline:
+                time.sleep(0.002)
         else:
             time.sleep(0.8)
         assert proc.poll() is None, proc.communicate()
