@@ -267,7 +267,7 @@ def test_analyze_shows_the_resolution(local_index, run_cli):
     assert result.code == 0, result
     data = result.json()
     assert data["resolution"]["status"] == "ok" and data["resolution"]["python"] == "3.8"
-    assert any("resolved" in r for r in data["reasoning"])
+    assert any("resolved" in r["text"] for r in data["reasoning"])
 
 
 def test_resume_refuses_a_conflict_with_exit_1(local_index, run_cli, tmp_path):
