@@ -33,15 +33,17 @@ def main() -> int:
     s = data["summary"]
     print(f"**All right: {s['all']['right']}/{s['all']['total']}** · workload {s['workload']['right']}/"
           f"{s['workload']['total']} · GPU count {s['gpu_count']['right']}/{s['gpu_count']['total']} · "
-          f"VRAM {s['gpu']['right']}/{s['gpu']['total']}\n")
-    print("| repo | label (workload, GPUs, VRAM range) | gpu-lol | workload | count | VRAM |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    mark = {True: "✓", False: "✗"}
+          f"GPU {s['gpu']['right']}/{s['gpu']['total']}" + (
+              f" · VRAM within 0.8–2.5x of the minimum {s['vram_ratio']['right']}/{s['vram_ratio']['total']}"
+              if s.get("vram_ratio") else "") + "\n")
+    print("| repo | label (workload, GPUs, VRAM range) | gpu-lol | workload | count | GPU | VRAM 0.8–2.5x |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    mark = {True: "✓", False: "✗", None: "–"}
     for r in data["results"]:
         score = r.get("score") or {}
         print(f"| {r['repo']} | {fmt_label(r['labels'])} | {fmt_output(r.get('output'))} | "
               f"{mark[bool(score.get('workload'))]} | {mark[bool(score.get('gpu_count'))]} | "
-              f"{mark[bool(score.get('gpu'))]} |")
+              f"{mark[bool(score.get('gpu'))]} | {mark[score.get('vram_ratio')]} |")
     return 0
 
 
