@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "exec": ("gpu_lol.commands.remote", "Run a command on a cluster or host, inline."),
     "run": ("gpu_lol.commands.remote", "Run a command as a SkyPilot job (autostop waits for it)."),
     "logs": ("gpu_lol.commands.remote", "Show setup and job logs."),
+    "forward": ("gpu_lol.commands.remote", "Forward ports to a cluster or host over SSH."),
     "validate": ("gpu_lol.commands.validate", "Check that a machine matches the spec."),
     "snapshot": ("gpu_lol.commands.snapshot", "Turn a running machine into a .gpu-lol.yaml."),
     "resume": ("gpu_lol.commands.resume", "Launch exactly what .gpu-lol.yaml says."),

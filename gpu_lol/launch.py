@@ -475,6 +475,7 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
     if gpu is not None and spec.vram_required_gb and spec.vram_required_gb > gpu.vram_gb:
         warnings.append(f"needs {spec.vram_required_gb:g} GB per GPU but {gpu.id} has {gpu.vram_gb:g} GB: "
                         "it will likely run out of memory (see `gpu-lol estimate`)")
+    warnings += skypilot.port_warnings(provider_ids, spec.ports)
     if spec.idle_minutes == 0:
         warnings.append("autostop is off (--idle-minutes 0): the machine bills until you run "
                         f"`gpu-lol down {name}`")
@@ -649,6 +650,7 @@ class LaunchOutcome:
     request_id: str | None
     detached: bool
     cluster: Any = None  # skypilot.ClusterStatus
+    endpoints: dict[int, str] = field(default_factory=dict)  # port -> public endpoint (sky.endpoints)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -658,6 +660,7 @@ class LaunchOutcome:
             "request_id": self.request_id,
             "ssh_config": str(self.ssh_config) if self.ssh_config else None,
             "cluster": self.cluster.to_dict() if self.cluster is not None else None,
+            "endpoints": {str(k): v for k, v in self.endpoints.items()},
             "extra": self.target.extra,
         }
 
@@ -715,8 +718,9 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
         if cluster.price_hr is not None:
             target.extra["price_hr"] = cluster.price_hr
     state.save(target)
+    found = skypilot.endpoints(plan.cluster_name) if plan.spec.ports else {}
     return LaunchOutcome(target=target, ssh_config=ssh_config, job_id=result.job_id,
-                         request_id=result.request_id, detached=False, cluster=cluster)
+                         request_id=result.request_id, detached=False, cluster=cluster, endpoints=found)
 
 
 def _what(plan: Plan) -> str:

@@ -181,9 +181,14 @@ def info(name: str | None, *, cwd: Path | None = None, progress: Progress = _qui
     if cluster is None and target is None:
         raise _no_such(name)
     ssh_config = None
+    found: dict[int, str] = {}
+    ports = sorted((target.spec.get("ports") or []) if target is not None else [])
     if cluster is not None and cluster.status == "UP":
         ssh_config = skypilot.ensure_ssh_config(name)
+        found = skypilot.endpoints(name) if ports or target is None else {}
     return {
+        "endpoints": {str(k): v for k, v in found.items()},
+        "forward": [f"gpu-lol forward {name} {p}" for p in ports],
         "name": name,
         "kind": "sky",
         "status": cluster.status if cluster is not None else "GONE",

@@ -732,6 +732,47 @@ def _sky_status_subprocess(cluster_name: str) -> None:
         pass
 
 
+def endpoints(cluster_name: str) -> dict[int, str]:
+    """The public endpoints SkyPilot reports for the cluster's ports ({8888: 'host:41234'});
+    empty when it exposes none (or they are not ready yet). Never raises: it is display data."""
+    import sky
+
+    try:
+        with _SkyOutputToStderr():
+            found = _get(sky.endpoints(cluster_name))
+    except Exception:  # noqa: BLE001 - no ports, not up yet, an old server: nothing to show
+        return {}
+    out: dict[int, str] = {}
+    for port, url in (found or {}).items():
+        try:
+            out[int(port)] = str(url)
+        except (TypeError, ValueError):
+            continue
+    return dict(sorted(out.items()))
+
+
+PORT_NOTES = {
+    "vast": ("Vast exposes one port only: SkyPilot's Vast provisioner maps container port 8080 to "
+             "the SSH port + 1 and no other"),
+    "runpod": "RunPod maps each port to a random public port: use the endpoint `gpu-lol info` shows, not PORT",
+    "lambda": ("Lambda firewall rules are account-wide: opening a port opens it on every Lambda "
+               "instance of your account"),
+}
+
+
+def port_warnings(providers: Iterable[str], ports: Iterable[int]) -> list[str]:
+    """What each provider does with ``ports`` (empty without ports), and the portable way."""
+    ports = sorted({int(p) for p in ports})
+    if not ports:
+        return []
+    shown = ", ".join(map(str, ports))
+    out = [f"ports {shown}: {PORT_NOTES[p]}" for p in dict.fromkeys(providers) if p in PORT_NOTES]
+    if out:
+        out.append(f"ports {shown}: `gpu-lol forward NAME {ports[0]}` (or `gpu-lol ssh -L {ports[0]}`) "
+                   "reaches them over SSH on every provider, with nothing opened to the internet")
+    return out
+
+
 def remove_ssh_config(cluster_name: str) -> None:
     try:
         from sky.utils import cluster_utils
