@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from gpu_lol import catalog, state
-from gpu_lol.errors import ConfigError, OperationError, UsageError
+from gpu_lol.errors import ConfigError, GpuLolError, OperationError, UsageError
 from gpu_lol.spec import PROVIDERS, EnvironmentSpec
 
 # Secrets forwarded from the local shell when set: what ML repos need to pull gated models and
@@ -509,6 +509,21 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
     if exact:  # the price of this count itself, not a per-card price from another size
         cost = round(min(exact), 4)
         price_per_gpu = round(cost / spec.gpu_count, 4) if gpu is not None and spec.gpu_count else None
+    if spec.spot and gpu is not None:
+        # a spot plan is priced at the spot price (SkyPilot's SpotPrice column), never on-demand
+        spot_prices = [o for o in catalog.offers(provider_ids, spot=True)
+                       if o.gpu_id == gpu.id and o.count == spec.gpu_count]
+        on_demand = cost
+        if spot_prices:
+            best_spot = min(spot_prices, key=lambda o: o.price_hr)
+            cost = round(best_spot.price_hr, 4)
+            price_per_gpu = round(cost / spec.gpu_count, 4)
+            price_source = f"spot, {catalog.describe_sources({best_spot.source})}"
+        else:
+            cost = price_per_gpu = None
+            warnings.append("spot price unknown: only SkyPilot's cached catalog has spot prices (run "
+                            "`sky show-gpus` once to cache it)"
+                            + (f"; on demand it is ${on_demand:.2f}/hr" if on_demand is not None else ""))
 
     offers = None
     if check_offers:
@@ -519,6 +534,13 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
             price_source = (f"SkyPilot catalog (cached): {skypilot.DISPLAY.get(best.provider, best.provider)} "
                             f"{best.instance_type}")
 
+    autostop = task["resources"]["autostop"]
+    if "vast" in provider_ids and spec.spot:
+        warnings.append("Vast spot: an instance outbid by another renter is paused (STOPPED), its disk "
+                        "keeps billing and autostop never tears it down: watch `gpu-lol ls`")
+    elif "vast" in provider_ids and isinstance(autostop, dict) and not autostop.get("down"):
+        warnings.append("Vast: autostop stops the instance and a stopped Vast instance still bills its "
+                        f"disk: `gpu-lol down {name}` when you are done")
     sync_plan = sync.plan(repo)
     warnings += sync_plan.warnings
     for dest, source, size in uploads:
@@ -698,6 +720,14 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
     try:
         result = skypilot.launch(plan.task, plan.cluster_name, detach=plan.detach, output=output,
                                  explain_kw=explain_kw)
+    except GpuLolError as exc:
+        left = _forget_if_absent(plan.cluster_name, previous)
+        if left is not None and left.status == "INIT" and not isinstance(exc, skypilot.LaunchInterrupted):
+            # nothing bills unseen: a failed launch that left a machine says so
+            exc.hint = ((exc.hint + "; ") if exc.hint else "") + (
+                f"SkyPilot left {plan.cluster_name} in INIT (a machine may exist and bill): "
+                f"`gpu-lol down {plan.cluster_name}` removes it")
+        raise
     except BaseException:
         _forget_if_absent(plan.cluster_name, previous)
         raise
@@ -729,20 +759,22 @@ def _what(plan: Plan) -> str:
     return f"{plan.gpu.id} x {plan.spec.gpu_count}"
 
 
-def _forget_if_absent(name: str, previous: state.Target | None) -> None:
-    """After a failed launch: drop the new record unless SkyPilot still has a cluster."""
+def _forget_if_absent(name: str, previous: state.Target | None):
+    """After a failed launch: drop the new record unless SkyPilot still has a cluster; returns
+    that cluster's status (None when it is gone or unknown)."""
     from gpu_lol import skypilot
 
     try:
-        exists = skypilot.status_one(name) is not None
+        cluster = skypilot.status_one(name)
     except (OperationError, KeyboardInterrupt):
-        return  # unknown: keep the record so `gpu-lol ls`/`down` can find it
-    if exists:
-        return
+        return None  # unknown: keep the record so `gpu-lol ls`/`down` can find it
+    if cluster is not None:
+        return cluster
     if previous is not None:
         state.save(previous)
     else:
         state.delete(name)
+    return None
 
 
 def connect_hints(name: str) -> list[str]:
