@@ -415,6 +415,12 @@ def choose_template(spec: EnvironmentSpec, providers: list[str], requested: str 
     found = fetch()
     if found.warning:
         return None, [found.warning]
+    from gpu_lol import skypilot
+
+    if skypilot.team_endpoint() and found.has_key:
+        warnings.append("RunPod templates are looked up with the RunPod key on this machine, but the team's "
+                        "API server launches with its own RunPod account: a template of yours may not "
+                        "exist there (pin an image in .gpu-lol.yaml, or --template none)")
     if requested:
         if not found.has_key:
             return None, ["--template needs a RunPod API key (RUNPOD_API_KEY or ~/.runpod/config.toml); "
@@ -446,7 +452,7 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
     if not repo.is_dir():
         raise UsageError(f"{repo} is not a directory")
     spec, warnings = apply_options(spec, options)
-    name = state.check_name(options.name or state.default_name(repo))
+    name = state.check_name(options.name or default_cluster_name(repo))
     existing = state.load(name)
     if existing is not None and existing.kind != state.KIND_SKY:
         raise UsageError(f"'{name}' is already the name of your host target",
@@ -554,6 +560,20 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
                 autostop=task["resources"]["autostop"], sync=sync_plan, uploads=uploads,
                 secret_names=sorted(task.get("secrets", {})), forwarded=forwarded, warnings=warnings, notes=notes,
                 template=template, offers=offers, detach=options.detach)
+
+
+def default_cluster_name(repo: Path) -> str:
+    """``gpu-lol-<repo>``; with a team API server ``gpu-lol-<user>-<repo>``, so two people
+    launching from the same repo never share (or reuse) one cluster."""
+    from gpu_lol import skypilot
+
+    base = state.default_name(repo)
+    if not skypilot.team_endpoint():
+        return base
+    import re
+
+    user = re.sub(r"[^a-z0-9-]+", "-", skypilot.current_user().lower()).strip("-")[:20].strip("-") or "user"
+    return f"gpu-lol-{user}-{base[len('gpu-lol-'):]}"[:63].rstrip("-")
 
 
 def _check_offers(task: dict[str, Any], spec: EnvironmentSpec, providers: list[tuple[str, str | None]],
@@ -699,6 +719,11 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
     say = progress or (lambda _msg: None)
     skypilot.ensure_api_server(say)
     current = skypilot.status_one(plan.cluster_name)
+    me = skypilot.current_user()
+    if current is not None and current.user and current.user != me:
+        raise UsageError(f"'{plan.cluster_name}' is a cluster {current.user} launched: gpu-lol never "
+                         "reuses another user's cluster",
+                         f"pick your own name with --name (e.g. --name {plan.cluster_name[:50]}-{me[:8]})")
     if current is not None:
         say(f"{plan.cluster_name} already exists ({current.status}"
             f"{' on ' + current.provider if current.provider else ''}): SkyPilot reuses it, syncs the "

@@ -438,6 +438,38 @@ def may_have_clusters() -> bool:
     return (runtime / ".sky" / "state_db.db").exists()
 
 
+def team_endpoint() -> str | None:
+    """The API server endpoint the user configured (SKYPILOT_API_SERVER_ENDPOINT, else
+    ``api_server.endpoint`` in ~/.sky/config.yaml): a server shared by a team. Cheap: reads the
+    file, imports no SkyPilot."""
+    env = os.environ.get("SKYPILOT_API_SERVER_ENDPOINT", "").strip()
+    if env:
+        return env
+    config = Path(os.path.expanduser(os.environ.get("SKYPILOT_GLOBAL_CONFIG", "~/.sky/config.yaml")))
+    try:
+        import yaml
+
+        data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except (OSError, ValueError, ImportError):
+        return None
+    except Exception:  # noqa: BLE001 - a broken YAML file: SkyPilot reports it itself
+        return None
+    endpoint = (data.get("api_server") or {}).get("endpoint") if isinstance(data, dict) else None
+    return str(endpoint).strip() or None if endpoint else None
+
+
+def current_user() -> str:
+    """The user name SkyPilot sends to its API server (the local user when nobody logged in)."""
+    try:
+        from sky.utils import common_utils
+
+        return str(common_utils.get_local_user_name())
+    except Exception:  # noqa: BLE001 - fall back to the OS user
+        import getpass
+
+        return getpass.getuser()
+
+
 def api_server() -> ApiServer:
     """Where SkyPilot's API server is and whether it answers (does not start one)."""
     from sky.server import common as server_common
