@@ -482,6 +482,10 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
         warnings.append(f"needs {spec.vram_required_gb:g} GB per GPU but {gpu.id} has {gpu.vram_gb:g} GB: "
                         "it will likely run out of memory (see `gpu-lol estimate`)")
     warnings += skypilot.port_warnings(provider_ids, spec.ports)
+    cuda_warning = skypilot.runpod_cuda_warning(provider_ids, spec.base_image,
+                                                gpu.compute_capability if gpu is not None else None)
+    if cuda_warning and not spec.is_cpu:
+        warnings.append(cuda_warning)
     if spec.idle_minutes == 0:
         warnings.append("autostop is off (--idle-minutes 0): the machine bills until you run "
                         f"`gpu-lol down {name}`")

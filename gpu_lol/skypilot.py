@@ -792,6 +792,42 @@ PORT_NOTES = {
 }
 
 
+# RunPod hosts whose driver runs CUDA 12.4 at most are still rented, and SkyPilot 0.14.1's RunPod
+# provisioner sends no allowedCudaVersions (sky/provision/runpod/utils.py: launch; skypilot
+# issue #8408), so an image built for a newer CUDA can land on a host that refuses it.
+RUNPOD_SAFE_CUDA = (12, 4)
+RUNPOD_SAFE_IMAGE = "runpod/pytorch:0.7.0-cu1241-torch251-ubuntu2204"
+
+
+def image_cuda(image: str) -> tuple[int, int] | None:
+    """The CUDA version an image is built for, from its tag (cu1281 -> 12.8, cuda12.4.1 -> 12.4)."""
+    m = re.search(r"(?:^|[-:_])cu(?:da)?(\d{2})\.?(\d)(?:\.?\d)?(?:[-_.]|$)", image.lower())
+    if not m:
+        m = re.match(r"(?:docker\.io/)?nvidia/cuda:(\d{2})\.(\d)", image.lower())  # nvidia/cuda:12.9.1-...
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2))
+
+
+def runpod_cuda_warning(providers: Iterable[str], image: str, compute_capability: str | None) -> str | None:
+    """A warning when RunPod may place this image on a host whose driver is too old for it."""
+    if "runpod" not in set(providers):
+        return None
+    cuda = image_cuda(image or "")
+    if cuda is None or cuda <= RUNPOD_SAFE_CUDA:
+        return None
+    try:
+        if compute_capability and float(compute_capability) >= 10.0:
+            return None  # Blackwell hosts run drivers new enough for CUDA 12.8
+    except ValueError:
+        pass
+    return (f"RunPod: {image} needs CUDA {cuda[0]}.{cuda[1]} on the host and SkyPilot 0.14 cannot ask "
+            "RunPod for hosts by CUDA version: a host whose driver stops at CUDA 12.4 refuses the "
+            "container (`nvidia-container-cli: unsatisfied condition: cuda>=...`) and the launch "
+            f"fails; if that happens, relaunch (another host), or pin `base_image: {RUNPOD_SAFE_IMAGE}` "
+            "(CUDA 12.4) when the repo runs on torch 2.5")
+
+
 def port_warnings(providers: Iterable[str], ports: Iterable[int]) -> list[str]:
     """What each provider does with ``ports`` (empty without ports), and the portable way."""
     ports = sorted({int(p) for p in ports})

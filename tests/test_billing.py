@@ -94,3 +94,26 @@ def test_a_failed_launch_that_left_a_cluster_in_init_says_so(repo, monkeypatch):
     assert err.value.hint == (f"sky api logs; SkyPilot left {plan.cluster_name} in INIT (a machine may exist "
                               f"and bill): `gpu-lol down {plan.cluster_name}` removes it")
     assert state.load(plan.cluster_name) is not None  # kept, so `gpu-lol ls`/`down` find it
+
+
+@pytest.mark.parametrize("image, cuda", [
+    ("runpod/pytorch:1.0.3-cu1281-torch291-ubuntu2404", (12, 8)),
+    ("runpod/pytorch:0.7.0-cu1241-torch251-ubuntu2204", (12, 4)),
+    ("nvidia/cuda:12.9.1-cudnn-runtime-ubuntu22.04", (12, 9)),
+    ("runpod/base:1.0.2-cuda1281-ubuntu2204", (12, 8)),
+    ("python:3.11-slim", None),
+])
+def test_image_cuda_from_the_tag(image, cuda):
+    assert skypilot.image_cuda(image) == cuda
+
+
+def test_runpod_cuda_warning(repo):
+    plan = launch.build_plan(repo, _spec(providers=["runpod", "vast"]), environ={}, check_offers=False)
+    assert any("SkyPilot 0.14 cannot ask RunPod for hosts by CUDA version" in w for w in plan.warnings)
+    safe = launch.build_plan(repo, _spec(base_image=skypilot.RUNPOD_SAFE_IMAGE, providers=["runpod"]),
+                             environ={}, check_offers=False)
+    assert not any("CUDA version" in w for w in safe.warnings)
+    blackwell = launch.build_plan(repo, _spec(gpu_type="B200", providers=["runpod"]), environ={}, check_offers=False)
+    assert not any("CUDA version" in w for w in blackwell.warnings)
+    vast = launch.build_plan(repo, _spec(providers=["vast"]), environ={}, check_offers=False)
+    assert not any("CUDA version" in w for w in vast.warnings)
