@@ -821,11 +821,9 @@ def runpod_cuda_warning(providers: Iterable[str], image: str, compute_capability
             return None  # Blackwell hosts run drivers new enough for CUDA 12.8
     except ValueError:
         pass
-    return (f"RunPod: {image} needs CUDA {cuda[0]}.{cuda[1]} on the host and SkyPilot 0.14 cannot ask "
-            "RunPod for hosts by CUDA version: a host whose driver stops at CUDA 12.4 refuses the "
-            "container (`nvidia-container-cli: unsatisfied condition: cuda>=...`) and the launch "
-            f"fails; if that happens, relaunch (another host), or pin `base_image: {RUNPOD_SAFE_IMAGE}` "
-            "(CUDA 12.4) when the repo runs on torch 2.5")
+    return (f"RunPod may place this CUDA {cuda[0]}.{cuda[1]} image on a host whose driver stops at CUDA 12.4 "
+            "(SkyPilot 0.14 cannot filter RunPod hosts by CUDA): the container is refused and the launch "
+            f"fails; relaunch, or pin base_image: {RUNPOD_SAFE_IMAGE} (CUDA 12.4, torch 2.5.1)")
 
 
 def port_warnings(providers: Iterable[str], ports: Iterable[int]) -> list[str]:
