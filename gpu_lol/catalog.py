@@ -165,7 +165,8 @@ def sky_source_label() -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def _read_vms_cached(path: str, mtime_ns: int, size: int) -> dict[tuple[str, int], float] | None:
+def _read_vms_cached(path: str, mtime_ns: int, size: int, column: str = "Price"
+                     ) -> dict[tuple[str, int], float] | None:
     del mtime_ns, size  # cache key only
     out: dict[tuple[str, int], float] = {}
     with open(path, newline="", encoding="utf-8") as fh:
@@ -179,7 +180,7 @@ def _read_vms_cached(path: str, mtime_ns: int, size: int) -> dict[tuple[str, int
                 continue
             try:
                 count = int(float(row.get("AcceleratorCount") or "0"))
-                price = float(row.get("Price") or "")
+                price = float(row.get(column) or "")
             except ValueError:
                 continue
             if count < 1 or price <= 0:
@@ -190,7 +191,7 @@ def _read_vms_cached(path: str, mtime_ns: int, size: int) -> dict[tuple[str, int
     return out
 
 
-def read_sky_prices(provider: str) -> dict[tuple[str, int], float] | None:
+def read_sky_prices(provider: str, spot: bool = False) -> dict[tuple[str, int], float] | None:
     """{(SkyPilot accelerator name, count): cheapest on-demand $/hr} from SkyPilot's cached
     ``vms.csv`` for this provider, or None when no readable catalog is cached (missing file, or
     without the AcceleratorName/AcceleratorCount/Price columns).
@@ -208,7 +209,7 @@ def read_sky_prices(provider: str) -> dict[tuple[str, int], float] | None:
     except OSError:
         return None
     try:
-        return _read_vms_cached(str(path), st.st_mtime_ns, st.st_size)
+        return _read_vms_cached(str(path), st.st_mtime_ns, st.st_size, "SpotPrice" if spot else "Price")
     except (OSError, UnicodeDecodeError, csv.Error):
         return None
 
@@ -224,7 +225,7 @@ class Offer:
     source: str      # SOURCE_SKY or SOURCE_BUILTIN
 
 
-def offers(providers: list[str] | tuple[str, ...] | None = None) -> list[Offer]:
+def offers(providers: list[str] | tuple[str, ...] | None = None, *, spot: bool = False) -> list[Offer]:
     """Every (card, provider, count) that can be rented, with its on-demand price.
 
     Where SkyPilot's catalog for a provider is cached, it is the truth for that provider (SkyPilot
@@ -233,7 +234,9 @@ def offers(providers: list[str] | tuple[str, ...] | None = None) -> list[Offer]:
     from gpu_lol.spec import PROVIDERS
 
     wanted = list(providers) if providers else list(PROVIDERS)
-    sky = {p: read_sky_prices(p) for p in wanted}
+    # spot: SkyPilot's SpotPrice column; the built-in table has on-demand prices only, so a
+    # provider without a cached catalog offers no spot price (see launch: "spot price unknown")
+    sky = {p: read_sky_prices(p, spot=spot) for p in wanted}
     out: list[Offer] = []
     for gpu in all_gpus():
         for provider in wanted:
@@ -245,7 +248,7 @@ def offers(providers: list[str] | tuple[str, ...] | None = None) -> list[Offer]:
                 for (name, count), price in table.items():
                     if name == sky_name:
                         out.append(Offer(gpu.id, provider, count, price, SOURCE_SKY))
-            else:
+            elif not spot:
                 for count, price in gpu.prices.get(provider, {}).items():
                     out.append(Offer(gpu.id, provider, count, price, SOURCE_BUILTIN))
     return out

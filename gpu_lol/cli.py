@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "push": ("gpu_lol.commands.transfer", "Copy files (data, weights) to a machine."),
     "notebook": ("gpu_lol.commands.notebook", "Jupyter Lab on a machine, through an SSH tunnel."),
     "code": ("gpu_lol.commands.notebook", "Open the workdir in VS Code (Remote-SSH)."),
-    "forward": ("gpu_lol.commands.notebook", "Forward ports of a machine to this one."),
+    "forward": ("gpu_lol.commands.remote", "Forward ports to a cluster or host over SSH."),
     "validate": ("gpu_lol.commands.validate", "Check that a machine matches the spec."),
     "snapshot": ("gpu_lol.commands.snapshot", "Turn a running machine into a .gpu-lol.yaml."),
     "resume": ("gpu_lol.commands.resume", "Launch exactly what .gpu-lol.yaml says."),

@@ -182,7 +182,7 @@ def read_exit_code(target: Target, token: str) -> int | None:
 
     path = remote.shell_path(rc_path(token))
     try:
-        result = remote.capture(target, f"cat {path} && rm -f {path}", cd="skip", login=False, timeout=60)
+        result = remote.capture(target, f"cat {path} && rm -f {path}", cd="skip", login=False, timeout=180)
     except OperationError:
         return None
     text = result.stdout.strip()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from gpu_lol import catalog, state
-from gpu_lol.errors import ConfigError, OperationError, UsageError
+from gpu_lol.errors import ConfigError, GpuLolError, OperationError, UsageError
 from gpu_lol.spec import PROVIDERS, EnvironmentSpec
 
 # Secrets forwarded from the local shell when set: what ML repos need to pull gated models and
@@ -423,6 +423,12 @@ def choose_template(spec: EnvironmentSpec, providers: list[str], requested: str 
     found = fetch()
     if found.warning:
         return None, [found.warning]
+    from gpu_lol import skypilot
+
+    if skypilot.team_endpoint() and found.has_key:
+        warnings.append("RunPod templates are looked up with the RunPod key on this machine, but the team's "
+                        "API server launches with its own RunPod account: a template of yours may not "
+                        "exist there (pin an image in .gpu-lol.yaml, or --template none)")
     if requested:
         if not found.has_key:
             return None, ["--template needs a RunPod API key (RUNPOD_API_KEY or ~/.runpod/config.toml); "
@@ -454,7 +460,7 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
     if not repo.is_dir():
         raise UsageError(f"{repo} is not a directory")
     spec, warnings = apply_options(spec, options)
-    name = state.check_name(options.name or state.default_name(repo))
+    name = state.check_name(options.name or default_cluster_name(repo))
     existing = state.load(name)
     if existing is not None and existing.kind != state.KIND_SKY:
         raise UsageError(f"'{name}' is already the name of your host target",
@@ -483,6 +489,11 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
     if gpu is not None and spec.vram_required_gb and spec.vram_required_gb > gpu.vram_gb:
         warnings.append(f"needs {spec.vram_required_gb:g} GB per GPU but {gpu.id} has {gpu.vram_gb:g} GB: "
                         "it will likely run out of memory (see `gpu-lol estimate`)")
+    warnings += skypilot.port_warnings(provider_ids, spec.ports)
+    cuda_warning = skypilot.runpod_cuda_warning(provider_ids, spec.base_image,
+                                                gpu.compute_capability if gpu is not None else None)
+    if cuda_warning and not spec.is_cpu:
+        warnings.append(cuda_warning)
     if spec.idle_minutes == 0:
         warnings.append("autostop is off (--idle-minutes 0): the machine bills until you run "
                         f"`gpu-lol down {name}`")
@@ -527,6 +538,21 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
     if exact:  # the price of this count itself, not a per-card price from another size
         cost = round(min(exact), 4)
         price_per_gpu = round(cost / spec.gpu_count, 4) if gpu is not None and spec.gpu_count else None
+    if spec.spot and gpu is not None:
+        # a spot plan is priced at the spot price (SkyPilot's SpotPrice column), never on-demand
+        spot_prices = [o for o in catalog.offers(provider_ids, spot=True)
+                       if o.gpu_id == gpu.id and o.count == spec.gpu_count]
+        on_demand = cost
+        if spot_prices:
+            best_spot = min(spot_prices, key=lambda o: o.price_hr)
+            cost = round(best_spot.price_hr, 4)
+            price_per_gpu = round(cost / spec.gpu_count, 4)
+            price_source = f"spot, {catalog.describe_sources({best_spot.source})}"
+        else:
+            cost = price_per_gpu = None
+            warnings.append("spot price unknown: only SkyPilot's cached catalog has spot prices (run "
+                            "`sky show-gpus` once to cache it)"
+                            + (f"; on demand it is ${on_demand:.2f}/hr" if on_demand is not None else ""))
 
     offers = None
     if check_offers:
@@ -537,6 +563,13 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
             price_source = (f"SkyPilot catalog (cached): {skypilot.DISPLAY.get(best.provider, best.provider)} "
                             f"{best.instance_type}")
 
+    autostop = task["resources"]["autostop"]
+    if "vast" in provider_ids and spec.spot:
+        warnings.append("Vast spot: an instance outbid by another renter is paused (STOPPED), its disk "
+                        "keeps billing and autostop never tears it down: watch `gpu-lol ls`")
+    elif "vast" in provider_ids and isinstance(autostop, dict) and not autostop.get("down"):
+        warnings.append("Vast: autostop stops the instance and a stopped Vast instance still bills its "
+                        f"disk: `gpu-lol down {name}` when you are done")
     sync_plan = sync.plan(repo)
     warnings += sync_plan.warnings
     for dest, source, size in uploads:
@@ -552,6 +585,20 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
                 template=template, offers=offers, detach=options.detach, resolution=checked.resolution,
                 setup_notes=checked.notes,
                 provision_timeout_min=options.provision_timeout_min)
+
+
+def default_cluster_name(repo: Path) -> str:
+    """``gpu-lol-<repo>``; with a team API server ``gpu-lol-<user>-<repo>``, so two people
+    launching from the same repo never share (or reuse) one cluster."""
+    from gpu_lol import skypilot
+
+    base = state.default_name(repo)
+    if not skypilot.team_endpoint():
+        return base
+    import re
+
+    user = re.sub(r"[^a-z0-9-]+", "-", skypilot.current_user().lower()).strip("-")[:20].strip("-") or "user"
+    return f"gpu-lol-{user}-{base[len('gpu-lol-'):]}"[:63].rstrip("-")
 
 
 def _check_offers(task: dict[str, Any], spec: EnvironmentSpec, providers: list[tuple[str, str | None]],
@@ -689,6 +736,7 @@ class LaunchOutcome:
     detached: bool
     cluster: Any = None  # skypilot.ClusterStatus
     setup_exit: int | None = None  # the setup job's exit code (0: ready); None: not followed
+    endpoints: dict[int, str] = field(default_factory=dict)  # port -> public endpoint (sky.endpoints)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -700,6 +748,7 @@ class LaunchOutcome:
             "cluster": self.cluster.to_dict() if self.cluster is not None else None,
             "setup_exit": self.setup_exit,
             "ready": self.setup_exit == 0,
+            "endpoints": {str(k): v for k, v in self.endpoints.items()},
             "extra": self.target.extra,
         }
 
@@ -716,6 +765,11 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
     say = progress or (lambda _msg: None)
     skypilot.ensure_api_server(say)
     current = skypilot.status_one(plan.cluster_name)
+    me = skypilot.current_user()
+    if current is not None and current.user and current.user != me:
+        raise UsageError(f"'{plan.cluster_name}' is a cluster {current.user} launched: gpu-lol never "
+                         "reuses another user's cluster",
+                         f"pick your own name with --name (e.g. --name {plan.cluster_name[:50]}-{me[:8]})")
     if current is not None:
         say(f"{plan.cluster_name} already exists ({current.status}"
             f"{' on ' + current.provider if current.provider else ''}): SkyPilot reuses it, syncs the "
@@ -738,6 +792,14 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
         result = skypilot.launch(plan.task, plan.cluster_name, detach=plan.detach, output=output,
                                  explain_kw=explain_kw,
                                  provision_timeout_s=(plan.provision_timeout_min or 0) * 60 or None)
+    except GpuLolError as exc:
+        left = _forget_if_absent(plan.cluster_name, previous)
+        if left is not None and left.status == "INIT" and not isinstance(exc, skypilot.LaunchInterrupted):
+            # nothing bills unseen: a failed launch that left a machine says so
+            exc.hint = ((exc.hint + "; ") if exc.hint else "") + (
+                f"SkyPilot left {plan.cluster_name} in INIT (a machine may exist and bill): "
+                f"`gpu-lol down {plan.cluster_name}` removes it")
+        raise
     except BaseException:
         _forget_if_absent(plan.cluster_name, previous)
         raise
@@ -780,8 +842,10 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
             for line in job.last_lines[-12:]:
                 say("  " + redact(line, secret_values))
             raise SetupFailed(plan.cluster_name, job.exit_code, job.last_lines)
+    found = skypilot.endpoints(plan.cluster_name) if plan.spec.ports else {}
     return LaunchOutcome(target=target, ssh_config=ssh_config, job_id=result.job_id,
-                         request_id=result.request_id, detached=False, cluster=cluster, setup_exit=setup_exit)
+                         request_id=result.request_id, detached=False, cluster=cluster, setup_exit=setup_exit,
+                         endpoints=found)
 
 
 class SetupFailed(OperationError):
@@ -808,20 +872,22 @@ def _what(plan: Plan) -> str:
     return f"{plan.gpu.id} x {plan.spec.gpu_count}"
 
 
-def _forget_if_absent(name: str, previous: state.Target | None) -> None:
-    """After a failed launch: drop the new record unless SkyPilot still has a cluster."""
+def _forget_if_absent(name: str, previous: state.Target | None):
+    """After a failed launch: drop the new record unless SkyPilot still has a cluster; returns
+    that cluster's status (None when it is gone or unknown)."""
     from gpu_lol import skypilot
 
     try:
-        exists = skypilot.status_one(name) is not None
+        cluster = skypilot.status_one(name)
     except (OperationError, KeyboardInterrupt):
-        return  # unknown: keep the record so `gpu-lol ls`/`down` can find it
-    if exists:
-        return
+        return None  # unknown: keep the record so `gpu-lol ls`/`down` can find it
+    if cluster is not None:
+        return cluster
     if previous is not None:
         state.save(previous)
     else:
         state.delete(name)
+    return None
 
 
 def connect_hints(name: str, spec: dict | None = None) -> list[str]:

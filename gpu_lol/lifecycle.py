@@ -91,9 +91,11 @@ def list_targets(*, refresh: bool = False, progress: Progress = _quiet) -> Listi
     records = state.all_targets()
     listing = Listing()
     clusters: dict[str, Any] = {}
+    seen: list[Any] = []
     asked = _sky_available(records, progress)
     if asked:
         clusters = {c.name: c for c in skypilot.status(None, refresh=refresh)}
+        seen = list(clusters.values())
         _refresh_ssh_configs([n for n in clusters if clusters[n].status == "UP"])
     else:
         listing.notes.append("SkyPilot's API server is not running and gpu-lol has launched no cluster; "
@@ -115,7 +117,26 @@ def list_targets(*, refresh: bool = False, progress: Progress = _quiet) -> Listi
         listing.rows.append(_sky_row(cluster, target, now))
     for cluster in clusters.values():
         listing.rows.append(_sky_row(cluster, None, now))
+    listing.notes += billing_notes(seen)
     return listing
+
+
+def billing_notes(clusters: list[Any]) -> list[str]:
+    """What bills without showing as running: a STOPPED Vast instance (its disk bills; a spot
+    instance outbid by another renter is paused like this and its autostop-down never fires)
+    and a cluster left in INIT (a failed or interrupted launch may hold a machine)."""
+    notes = []
+    for c in clusters:
+        if c.status == "STOPPED" and (c.provider or "") == "vast":
+            note = (f"{c.name} is STOPPED on Vast: Vast bills its disk while it is stopped")
+            if c.spot:
+                note += (" (a spot instance outbid by another renter is paused like this, and its "
+                         "autostop tear-down never fires)")
+            notes.append(note + f"; `gpu-lol start {c.name}` or `gpu-lol down {c.name}`")
+        elif c.status == "INIT":
+            notes.append(f"{c.name} is INIT: a launch that failed or was interrupted can leave a "
+                         f"machine that bills; if no launch is running, `gpu-lol down {c.name}`")
+    return notes
 
 
 def _refresh_ssh_configs(names: list[str]) -> None:
@@ -183,9 +204,14 @@ def info(name: str | None, *, cwd: Path | None = None, progress: Progress = _qui
     if cluster is None and target is None:
         raise _no_such(name)
     ssh_config = None
+    found: dict[int, str] = {}
+    ports = sorted((target.spec.get("ports") or []) if target is not None else [])
     if cluster is not None and cluster.status == "UP":
         ssh_config = skypilot.ensure_ssh_config(name)
+        found = skypilot.endpoints(name) if ports or target is None else {}
     return {
+        "endpoints": {str(k): v for k, v in found.items()},
+        "forward": [f"gpu-lol forward {name} {p}" for p in ports],
         "name": name,
         "kind": "sky",
         "status": cluster.status if cluster is not None else "GONE",

@@ -612,7 +612,7 @@ def resolve_model(arg: str, params_b: float | None = None) -> ModelFacts:
             if params_b is None:
                 raise UsageError(f"{path}: no transformer shapes to count parameters from "
                                  "(hidden size, layers, heads)",
-                                 f"pass the size instead: --params 7 (billions)")
+                                 "pass the size instead: --params 7 (billions)")
             facts = ModelFacts(name=label, params_b=params_b, active_params_b=None,
                                kind=guess_kind(normalize_name(label)), shapes=None, source="user",
                                note=f"{path} has no transformer shapes; using --params {params_b:g}")

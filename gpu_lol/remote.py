@@ -248,9 +248,10 @@ def ssh_options(*, batch: bool, multiplex: bool = True, connect_timeout: int = C
     return opts
 
 
-def _ssh_prefix(ep: Endpoint, *, batch: bool, connect_timeout: int = CONNECT_TIMEOUT_S) -> list[str]:
+def _ssh_prefix(ep: Endpoint, *, batch: bool, connect_timeout: int = CONNECT_TIMEOUT_S,
+                multiplex: bool = True) -> list[str]:
     return ["ssh", "-F", str(ep.config_file),
-            *ssh_options(batch=batch, connect_timeout=connect_timeout, key=control_key(ep))]
+            *ssh_options(batch=batch, connect_timeout=connect_timeout, key=control_key(ep) if multiplex else None)]
 
 
 def ssh_argv(target: Target, *, interactive: bool = False) -> list[str]:
@@ -515,14 +516,15 @@ def ensure_connected(target: Target) -> None:
 
 
 def run(target: Target, command: list[str] | str, *, tty: bool = False, sync: bool = False,
-        stdout: Any = None) -> int:
+        stdout: Any = None, forwards: list[tuple[int, int]] | None = None) -> int:
     """Run a command on the target, streaming its output; returns the remote exit code.
 
     ``command``: a list of several arguments is run verbatim (each quoted); a single string (or
     a one-element list) is a shell command line. ``tty`` allocates a terminal (Ctrl-C then goes
     through it). An empty command with ``tty`` opens an interactive shell in the workdir.
     ``sync`` copies the repo to the workdir first (see :func:`sync_repo`). ``stdout``: where
-    the remote stdout goes (default: ours).
+    the remote stdout goes (default: ours). ``forwards``: (local, remote) ports forwarded over
+    this connection (its own, not the shared master, so they end with it).
     """
     ensure_connected(target)
     if sync:
@@ -532,7 +534,8 @@ def run(target: Target, command: list[str] | str, *, tty: bool = False, sync: bo
     pidfile = None
     if tty:
         script = interactive_script(ep, command or None)
-        argv = _ssh_prefix(ep, batch=False) + ["-E", str(log.path), "-tt", ep.alias, wrap_login(script)]
+        argv = (_ssh_prefix(ep, batch=False, multiplex=not forwards) + forward_options(forwards or [])
+                + ["-E", str(log.path), "-tt", ep.alias, wrap_login(script)])
     else:
         if not command:
             raise UsageError("no command given", "put the command after --, e.g. gpu-lol exec -- nvidia-smi")
@@ -554,6 +557,74 @@ def run(target: Target, command: list[str] | str, *, tty: bool = False, sync: bo
     finally:
         for proc in keepalive:
             _stop_keepalive(proc)
+        log.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Port forwarding: the portable way to reach a port (no provider port mapping or firewall)
+
+
+def parse_forward(text: str) -> tuple[int, int]:
+    """``8888`` -> (8888, 8888); ``18888:8888`` -> (18888, 8888) as (local, remote)."""
+    parts = str(text).strip().split(":")
+    try:
+        if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts):
+            raise ValueError
+        local, remote_port = (int(parts[0]), int(parts[-1]))
+    except ValueError:
+        raise UsageError(f"'{text}' is not a port", "give PORT or LOCAL:REMOTE, e.g. 8888 or 18888:8888") from None
+    for port in (local, remote_port):
+        if not 1 <= port <= 65535:
+            raise UsageError(f"port {port} is out of range", "ports are 1 to 65535")
+    return local, remote_port
+
+
+def forward_options(forwards: list[tuple[int, int]]) -> list[str]:
+    """``-L`` options binding the local end to 127.0.0.1 only; fail at once if a port is taken."""
+    if not forwards:
+        return []
+    opts = ["-o", "ExitOnForwardFailure=yes"]
+    for local, remote_port in forwards:
+        opts += ["-L", f"127.0.0.1:{int(local)}:localhost:{int(remote_port)}"]
+    return opts
+
+
+def forward(target: Target, forwards: list[tuple[int, int]], *, announce: Any = None) -> int:
+    """Forward the ports until Ctrl-C (exit 0); a connection or bind failure is an error."""
+    if not forwards:
+        raise UsageError("no port given", "e.g. gpu-lol forward 8888 (or LOCAL:REMOTE)")
+    ep = endpoint(target)
+    log = _LogFile()
+    # A connection of its own: forwards made through the shared master would outlive this command.
+    argv = (_ssh_prefix(ep, batch=True, multiplex=False) + forward_options(forwards)
+            + ["-E", str(log.path), "-N", "-o", "ServerAliveInterval=15", ep.alias])
+    if announce is not None:
+        for local, remote_port in forwards:
+            announce(f"forwarding http://127.0.0.1:{local} -> {ep.target.name}:{remote_port} (Ctrl-C to stop)")
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        log.close()
+        raise OperationError("ssh is not installed", "install OpenSSH (the openssh-client package)") from None
+    try:
+        rc = proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        return 0
+    try:
+        message = log.last_line()
+        if rc != 0:
+            if "forwarding" in message.lower() or "address already in use" in message.lower():
+                raise OperationError(f"cannot forward: {message}",
+                                     "pick another local port: gpu-lol forward LOCAL:REMOTE")
+            raise connection_error(ep, message or f"ssh exited with {rc}")
+        return 0
+    finally:
         log.close()
 
 

@@ -438,6 +438,38 @@ def may_have_clusters() -> bool:
     return (runtime / ".sky" / "state_db.db").exists()
 
 
+def team_endpoint() -> str | None:
+    """The API server endpoint the user configured (SKYPILOT_API_SERVER_ENDPOINT, else
+    ``api_server.endpoint`` in ~/.sky/config.yaml): a server shared by a team. Cheap: reads the
+    file, imports no SkyPilot."""
+    env = os.environ.get("SKYPILOT_API_SERVER_ENDPOINT", "").strip()
+    if env:
+        return env
+    config = Path(os.path.expanduser(os.environ.get("SKYPILOT_GLOBAL_CONFIG", "~/.sky/config.yaml")))
+    try:
+        import yaml
+
+        data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except (OSError, ValueError, ImportError):
+        return None
+    except Exception:  # noqa: BLE001 - a broken YAML file: SkyPilot reports it itself
+        return None
+    endpoint = (data.get("api_server") or {}).get("endpoint") if isinstance(data, dict) else None
+    return str(endpoint).strip() or None if endpoint else None
+
+
+def current_user() -> str:
+    """The user name SkyPilot sends to its API server (the local user when nobody logged in)."""
+    try:
+        from sky.utils import common_utils
+
+        return str(common_utils.get_local_user_name())
+    except Exception:  # noqa: BLE001 - fall back to the OS user
+        import getpass
+
+        return getpass.getuser()
+
+
 def api_server() -> ApiServer:
     """Where SkyPilot's API server is and whether it answers (does not start one)."""
     from sky.server import common as server_common
@@ -840,6 +872,81 @@ def _sky_status_subprocess(cluster_name: str) -> None:
                        stderr=subprocess.DEVNULL, timeout=120, check=False)
     except (OSError, subprocess.TimeoutExpired):
         pass
+
+
+def endpoints(cluster_name: str) -> dict[int, str]:
+    """The public endpoints SkyPilot reports for the cluster's ports ({8888: 'host:41234'});
+    empty when it exposes none (or they are not ready yet). Never raises: it is display data."""
+    import sky
+
+    try:
+        with _SkyOutputToStderr():
+            found = _get(sky.endpoints(cluster_name))
+    except Exception:  # noqa: BLE001 - no ports, not up yet, an old server: nothing to show
+        return {}
+    out: dict[int, str] = {}
+    for port, url in (found or {}).items():
+        try:
+            out[int(port)] = str(url)
+        except (TypeError, ValueError):
+            continue
+    return dict(sorted(out.items()))
+
+
+PORT_NOTES = {
+    "vast": ("Vast exposes one port only: SkyPilot's Vast provisioner maps container port 8080 to "
+             "the SSH port + 1 and no other"),
+    "runpod": "RunPod maps each port to a random public port: use the endpoint `gpu-lol info` shows, not PORT",
+    "lambda": ("Lambda firewall rules are account-wide: opening a port opens it on every Lambda "
+               "instance of your account"),
+}
+
+
+# RunPod hosts whose driver runs CUDA 12.4 at most are still rented, and SkyPilot 0.14.1's RunPod
+# provisioner sends no allowedCudaVersions (sky/provision/runpod/utils.py: launch; skypilot
+# issue #8408), so an image built for a newer CUDA can land on a host that refuses it.
+RUNPOD_SAFE_CUDA = (12, 4)
+RUNPOD_SAFE_IMAGE = "runpod/pytorch:0.7.0-cu1241-torch251-ubuntu2204"
+
+
+def image_cuda(image: str) -> tuple[int, int] | None:
+    """The CUDA version an image is built for, from its tag (cu1281 -> 12.8, cuda12.4.1 -> 12.4)."""
+    m = re.search(r"(?:^|[-:_])cu(?:da)?(\d{2})\.?(\d)(?:\.?\d)?(?:[-_.]|$)", image.lower())
+    if not m:
+        m = re.match(r"(?:docker\.io/)?nvidia/cuda:(\d{2})\.(\d)", image.lower())  # nvidia/cuda:12.9.1-...
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2))
+
+
+def runpod_cuda_warning(providers: Iterable[str], image: str, compute_capability: str | None) -> str | None:
+    """A warning when RunPod may place this image on a host whose driver is too old for it."""
+    if "runpod" not in set(providers):
+        return None
+    cuda = image_cuda(image or "")
+    if cuda is None or cuda <= RUNPOD_SAFE_CUDA:
+        return None
+    try:
+        if compute_capability and float(compute_capability) >= 10.0:
+            return None  # Blackwell hosts run drivers new enough for CUDA 12.8
+    except ValueError:
+        pass
+    return (f"RunPod may place this CUDA {cuda[0]}.{cuda[1]} image on a host whose driver stops at CUDA 12.4 "
+            "(SkyPilot 0.14 cannot filter RunPod hosts by CUDA): the container is refused and the launch "
+            f"fails; relaunch, or pin base_image: {RUNPOD_SAFE_IMAGE} (CUDA 12.4, torch 2.5.1)")
+
+
+def port_warnings(providers: Iterable[str], ports: Iterable[int]) -> list[str]:
+    """What each provider does with ``ports`` (empty without ports), and the portable way."""
+    ports = sorted({int(p) for p in ports})
+    if not ports:
+        return []
+    shown = ", ".join(map(str, ports))
+    out = [f"ports {shown}: {PORT_NOTES[p]}" for p in dict.fromkeys(providers) if p in PORT_NOTES]
+    if out:
+        out.append(f"ports {shown}: `gpu-lol forward NAME {ports[0]}` (or `gpu-lol ssh -L {ports[0]}`) "
+                   "reaches them over SSH on every provider, with nothing opened to the internet")
+    return out
 
 
 def remove_ssh_config(cluster_name: str) -> None:

@@ -166,8 +166,6 @@ def _lock() -> paths.FileLock:
 
 def read_file(file: Path | None = None) -> dict[str, Any]:
     """The file as nested plain data ({} when absent). Raises :class:`ConfigError` when broken."""
-    import yaml
-
     from gpu_lol.safe_yaml import YamlLimitError, compose_and_load
 
     file = file or path()

@@ -124,17 +124,19 @@ def test_down_refuses_both_name_and_all(run_cli):
     assert result.code == 2 and "not both" in result.err
 
 
-def test_ls_lists_host_targets(run_cli, tmp_path, monkeypatch):
-    """A host row comes from gpu_lol.hosts.describe (an unreachable host is listed, not an error)."""
-    port = _closed_port()
-    monkeypatch.setenv("SKYPILOT_API_SERVER_LOCAL_PORT", str(port))
+def test_ls_lists_host_targets(gpu_lol_exe, tmp_path):
+    """A host row comes from gpu_lol.hosts.describe (an unreachable host is listed, not an error).
+    In a subprocess: SkyPilot reads SKYPILOT_API_SERVER_LOCAL_PORT once, when its server module is
+    first imported, and an earlier test in this process may have imported it."""
+    env = _env(SKYPILOT_API_SERVER_LOCAL_PORT=str(_closed_port()))
     state.save(state.Target(name="lab-box", kind="host", repo=str(tmp_path),
                             extra={"host": "127.0.0.1", "user": "nobody", "port": _closed_port(),
                                    "workdir": "~/gpu-lol/lab"}))
-    listing = lifecycle.list_targets()
-    (row,) = [r for r in listing.rows if r.kind == "host"]
-    assert row.name == "lab-box" and row.kind == "host" and row.status == "unreachable"
-    assert row.provider == "host nobody@127.0.0.1" and row.autostop == "n/a" and row.price_hr is None
+    result = subprocess.run([*gpu_lol_exe, "ls", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    (row,) = [r for r in json.loads(result.stdout)["targets"] if r["kind"] == "host"]
+    assert row["name"] == "lab-box" and row["status"] == "unreachable"
+    assert row["provider"] == "host nobody@127.0.0.1" and row["autostop"] == "n/a" and row["price_hr"] is None
 
 
 def test_info_on_a_host(run_cli, tmp_path):

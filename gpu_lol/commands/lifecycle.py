@@ -110,8 +110,12 @@ def info_command(name: str | None, as_json: bool) -> int:
     for label, value in rows:
         if value:
             console.print(f"  [cyan]{label:<10}[/cyan] {escape(str(value))}")
+    for port, url in (data.get("endpoints") or {}).items():
+        console.print(f"  [cyan]{'port ' + port:<10}[/cyan] {escape(str(url))}  (public endpoint, from SkyPilot)")
     for hint in data.get("connect") or []:
         console.print(f"  {escape(hint)}")
+    for hint in data.get("forward") or []:
+        console.print(f"  {escape(hint)}  (over SSH, any provider)")
     return 0
 
 

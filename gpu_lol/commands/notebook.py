@@ -112,60 +112,6 @@ def notebook_command(name: str | None, port: int | None, install: bool, open_bro
                  f"`gpu-lol notebook {target.name}` reconnects, `--stop` stops it.")
 
 
-def _parse_forward(spec: str) -> tuple[int | None, int]:
-    """``PORT`` (same port here, if free) or ``LOCAL:REMOTE`` (as ssh -L orders them)."""
-    from gpu_lol.errors import UsageError
-
-    local, sep, far = spec.partition(":")
-    try:
-        if sep:
-            return int(local), int(far)
-        return None, int(spec)
-    except ValueError:
-        raise UsageError(f"'{spec}' is not PORT or LOCAL:REMOTE", "e.g. gpu-lol forward 6006 or 8080:8000") from None
-
-
-@click.command("forward", context_settings=_CTX)
-@click.argument("words", nargs=-1, metavar="[NAME] PORT|LOCAL:REMOTE...")
-def forward_command(words: tuple[str, ...]) -> int:
-    """Forward ports of the machine (its 127.0.0.1) to this one until Ctrl-C.
-
-    \b
-      gpu-lol forward 6006            TensorBoard on localhost:6006 (a free port if taken)
-      gpu-lol forward mybox 8080:8000 local 8080 -> the machine's 8000
-    """
-    from gpu_lol import notebook, state
-    from gpu_lol.console import info
-    from gpu_lol.errors import UsageError
-
-    words = list(words)
-    name = None
-    if words and not words[0].replace(":", "").isdigit():
-        name = words.pop(0)
-    if not words:
-        raise UsageError("no port given", "e.g. gpu-lol forward 6006, or gpu-lol forward NAME 8080:8000")
-    pairs = [_parse_forward(w) for w in words]
-    target = state.resolve(name)
-    tunnels = []
-    try:
-        for local, far in pairs:
-            notebook.check_port(far, "remote port")
-            if local is None:
-                local = notebook.free_local_port(far)
-                if local != far:
-                    info(f"note: local port {far} is taken; using {local}")
-            tunnels.append(notebook.forward(target, far, local))
-    except BaseException:
-        for t in tunnels:
-            t.close()
-        raise
-    for (_, far), t in zip(pairs, tunnels):
-        click.echo(f"http://127.0.0.1:{t.local_port} -> {target.name}:{far}")
-    sys.stdout.flush()
-    info("Ctrl-C closes the tunnel(s)")
-    return _wait(tunnels, target.name, "")
-
-
 @click.command("code", context_settings=_CTX)
 @click.argument("name", required=False)
 @click.option("--print", "print_only", is_flag=True, help="Print the command instead of running it.")

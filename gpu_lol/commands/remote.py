@@ -44,25 +44,55 @@ class _OptionalCommand(DashDashCommand):
 @click.argument("name", required=False)
 @click.option("--print", "print_only", is_flag=True,
               help="Print the ssh command line (for scripts, editors) instead of connecting.")
+@click.option("-L", "--forward", "forwards", multiple=True, metavar="PORT[:REMOTE]",
+              help="Forward 127.0.0.1:PORT here to PORT (or REMOTE) on the machine (repeatable).")
 @click.pass_context
-def ssh_command(ctx: click.Context, name: str | None, print_only: bool) -> int:
+def ssh_command(ctx: click.Context, name: str | None, print_only: bool, forwards: tuple[str, ...]) -> int:
     """Open a shell on a cluster or host, in the workdir.
 
     \b
       gpu-lol ssh                 a login shell in the workdir (venv active on a host)
       gpu-lol ssh mybox -- htop   run one program with a terminal
+      gpu-lol ssh -L 8888         the shell, with localhost:8888 forwarded to the machine's 8888
       gpu-lol ssh --print         the plain ssh command gpu-lol uses
     """
     import shlex
 
     from gpu_lol import remote, state
 
+    pairs = [remote.parse_forward(f) for f in forwards]
     target = state.resolve(name)
     if print_only:
-        click.echo(" ".join(shlex.quote(part) for part in remote.ssh_argv(target, interactive=True)))
+        argv = remote.ssh_argv(target, interactive=True)
+        argv = argv[:-1] + remote.forward_options(pairs) + argv[-1:]
+        click.echo(" ".join(shlex.quote(part) for part in argv))
         return 0
     command = _command_after_dashdash(ctx)
-    return remote.run(target, command or "", tty=True)
+    return remote.run(target, command or "", tty=True, forwards=pairs)
+
+
+@click.command("forward")
+@click.argument("args", nargs=-1, required=True, metavar="[NAME] PORT[:REMOTE]...")
+def forward_command(args: tuple[str, ...]) -> int:
+    """Forward ports from this machine to a cluster or host over SSH (until Ctrl-C).
+
+    \b
+      gpu-lol forward 8888            localhost:8888 -> 8888 on this repo's machine
+      gpu-lol forward mybox 6006 18888:8888
+    Works on every provider: nothing is opened to the internet (no port mapping, no firewall).
+    """
+    import re
+
+    from gpu_lol import remote, state
+    from gpu_lol.console import info
+
+    words = list(args)
+    name = None
+    if words and not (re.fullmatch(r"\d+(:\d+)?", words[0]) and state.load(words[0]) is None):
+        name = words.pop(0)
+    pairs = [remote.parse_forward(w) for w in words]
+    target = state.resolve(name)
+    return remote.forward(target, pairs, announce=info)
 
 
 @click.command("exec", cls=DashDashCommand)

@@ -231,6 +231,8 @@ def _show_outcome(outcome) -> None:
         console.print(f"[yellow]warning:[/yellow] no SSH config yet; run `gpu-lol info {name}` to write it")
     for hint in connect_hints(name, outcome.target.spec):
         console.print(f"  {hint}")
+    for port, url in getattr(outcome, "endpoints", {}).items():
+        console.print(f"  port {port}: {_escape(url)}  (or over SSH: gpu-lol forward {name} {port})")
 
 
 def _up_host(repo: Path, spec, options, *, host: str, identity: str | None, workdir: str | None,
