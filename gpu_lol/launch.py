@@ -98,6 +98,7 @@ class Plan:
                 "ignore_source": self.sync.ignore_source,
                 "summary": self.sync.summary(),
                 "warnings": list(self.sync.warnings),
+                "excluded": list(self.sync.excluded),
             },
             "price_source": self.price_source,
             "providers": [{"provider": p, "accelerator": a} for p, a in self.providers],
@@ -476,7 +477,7 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
             price_source = (f"SkyPilot catalog (cached): {skypilot.DISPLAY.get(best.provider, best.provider)} "
                             f"{best.instance_type}")
 
-    sync_plan = sync.plan(repo)
+    sync_plan = sync.plan(repo, spec)
     warnings += sync_plan.warnings
     for dest, source, size in uploads:
         if size > sync.LARGE_WORKDIR_BYTES:
@@ -643,8 +644,14 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
     explain_kw = {"what": _what(plan), "tried": [p for p, _ in plan.providers],
                   "alternatives": alternatives(plan.spec, [p for p, _ in plan.providers])}
     say(f"Launching {plan.cluster_name} through SkyPilot (provisioning usually takes 2-10 minutes)...")
+    task = plan.task
+    if plan.sync.excluded:  # SkyPilot syncs a whole directory: give it one without the secrets
+        from gpu_lol import paths, sync
+
+        staged = sync.stage(plan.sync, paths.state_dir("workdirs") / plan.cluster_name)
+        task = {**task, "workdir": str(staged)}
     try:
-        result = skypilot.launch(plan.task, plan.cluster_name, detach=plan.detach, output=output,
+        result = skypilot.launch(task, plan.cluster_name, detach=plan.detach, output=output,
                                  explain_kw=explain_kw)
     except BaseException:
         _forget_if_absent(plan.cluster_name, previous)

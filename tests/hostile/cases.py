@@ -506,3 +506,37 @@ RACE_CASES: list[Case] = [
     fault("race-state-save", "16 threads recording targets (same and different names) at once", "works"),
     fault("race-init", "two `init --force` at once: the file is one of them, whole", "works"),
 ]
+
+
+# =============================================================================================
+# 5. Secrets and files
+# =============================================================================================
+files = _case("secrets and files")
+
+FILE_CASES: list[Case] = [
+    *[files(f"mode-{k}", f"{w}: every file 0600, every directory 0700 (umask 022)", "works")
+      for k, w in (("config-set", "config set (settings file, its lock)"), ("state", "a target record"),
+                   ("llm-cache", "the LLM cache"), ("host-ssh-config", "a host's ssh config and socket dir"))],
+    files("mode-after-up-host", "after a real `up --host` and execs: ssh config, known_hosts, logs, "
+          "sockets and records are all private", "works"),
+    files("init-symlink", ".gpu-lol.yaml is a symlink: init refuses, --force replaces the link only",
+          "works"),
+    files("symlink-target", "a write whose target is a symlink replaces the link, not its target", "works"),
+    files("symlink-tmp", "links planted at the temp names a naive writer uses are not followed", "works"),
+    *[files(f"sync-{n.strip('/').replace('/', '-') or n}{'-' + str(spec) if spec else ''}",
+            f"{n} is {'left out of' if out else 'kept in'} the workdir sync"
+            + (f" ({'setuptools-scm' if spec == 'scm' else 'setup runs git'})" if spec else ""),
+            "works", (n, out, spec))
+      for n, out, spec in (
+          (".env", True, None), (".env.production", True, None), ("deploy/server.pem", True, None),
+          ("id_rsa", True, None), ("id_ed25519", True, None), ("credentials.json", True, None),
+          (".aws/credentials", True, None), ("service-account-prod.json", True, None),
+          (".netrc", True, None), ("secrets.yaml", True, None), (".git/", True, None),
+          (".env.example", False, None), ("id_rsa.pub", False, None), (".git/", False, "scm"),
+          (".git/", False, "git-setup"))],
+    *[files(f"dryrun-{k}", f"`up --dry-run{' --json' if 'json' in k else ''}{' --host' if 'host' in k else ''}` "
+            "with HF_TOKEN, --env WANDB_API_KEY=… and a .env: no value shown", "works")
+      for k in ("plan", "json", "host", "host-json")],
+]
+
+SSH_MODE_CASES = [c for c in FILE_CASES if c.id == "mode-after-up-host"]
