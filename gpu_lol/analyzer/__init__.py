@@ -53,6 +53,7 @@ def analyze(path: str | Path = ".", *, use_llm: bool | None = None) -> Analysis:
     spec, notes = guardrails.finalize(analysis.spec, shardable=True, fixed=frozenset(overrides))
     analysis.spec = spec
     analysis.warnings.extend(n for n in notes if n not in analysis.warnings)
+    analysis.warnings.extend(index.limit_notes())  # caps hit on a huge or hostile tree
     if loaded:
         if analysis.source != "llm":  # an LLM that filled fields the file leaves open stays visible
             analysis.source = "config"

@@ -540,3 +540,11 @@ FILE_CASES: list[Case] = [
 ]
 
 SSH_MODE_CASES = [c for c in FILE_CASES if c.id == "mode-after-up-host"]
+
+# Caps of the analysis, scaled down for the suite (the full sizes: bench/bench_hostile.py)
+CAP_CASES: list[Case] = [
+    tree("cap-entries", "more entries than the walk cap (cap lowered to 300 for the test)",
+         "works (note names the cap)", ("MAX_ENTRIES", 300)),
+    tree("cap-read-budget", "more file content than the read budget (lowered to 64 KB)",
+         "works (note names the cap)", ("MAX_READ_BYTES", 64 << 10)),
+]
