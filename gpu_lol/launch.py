@@ -124,6 +124,9 @@ def resolve_gpu(text: str) -> str:
     for gpu_id in ids:
         if gpu_id.lower() == text.strip().lower():
             return gpu_id
+    alias = catalog.match_gpu_id(text)  # rtx-4090, 4090, a6000 (the same names .gpu-lol.yaml takes)
+    if alias is not None:
+        return alias
     close = difflib.get_close_matches(text.upper(), [i.upper() for i in ids], n=3, cutoff=0.5)
     suggestion = [i for i in ids if i.upper() in close]
     hint = (f"did you mean {', '.join(suggestion)}? " if suggestion else "") + "see `gpu-lol gpus`"

@@ -55,6 +55,8 @@ def analyze(path: str | Path = ".", *, use_llm: bool | None = None) -> Analysis:
     analysis.warnings.extend(n for n in notes if n not in analysis.warnings)
     analysis.warnings.extend(index.limit_notes())  # caps hit on a huge or hostile tree
     if loaded:
+        analysis.warnings.extend(n for n in loaded.notes if n not in analysis.warnings)
+    if loaded:
         if analysis.source != "llm":  # an LLM that filled fields the file leaves open stays visible
             analysis.source = "config"
         analysis.config_fields = list(overrides)

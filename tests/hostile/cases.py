@@ -548,3 +548,9 @@ CAP_CASES: list[Case] = [
     tree("cap-read-budget", "more file content than the read budget (lowered to 64 KB)",
          "works (note names the cap)", ("MAX_READ_BYTES", 64 << 10)),
 ]
+
+# gpu_type takes the names --gpu takes (issue 13): read as the catalog id, with a note
+GPU_NAME_CASES: list[Case] = [cfg(f"gpu-name-{n.replace(' ', '-')}", f"gpu_type: {n}\n", f"works ({want})")
+                              for n, want in (("rtx4090", "RTX4090"), ("4090", "RTX4090"), ("rtx-4090", "RTX4090"),
+                                              ("h100", "H100"), ("a6000", "RTXA6000"),
+                                              ("NVIDIA GeForce RTX 4090", "RTX4090"))]

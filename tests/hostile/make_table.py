@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE))
 def all_cases():
     import cases
 
-    lists = [cases.TREE_CASES, cases.CAP_CASES, cases.CONFIG_CASES, cases.SETTINGS_CASES, cases.HOST_CASES,
+    lists = [cases.TREE_CASES, cases.CAP_CASES, cases.CONFIG_CASES, cases.GPU_NAME_CASES, cases.SETTINGS_CASES, cases.HOST_CASES,
              cases.HOST_FLAG_CASES, cases.PLAN_FLAG_CASES, cases.PROBE_CASES, cases.SSH_WORKDIR_CASES,
              cases.SSH_ENV_CASES, cases.SSH_EXEC_CASES, cases.API_CASES, cases.LLM_CASES,
              cases.SSH_FAULT_CASES, cases.REMOTE_FAULT_CASES, cases.SIGINT_CASES, cases.RACE_CASES,
