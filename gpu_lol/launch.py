@@ -335,6 +335,25 @@ def split_assets(repo: Path, assets: list[str]) -> tuple[list[str], list[tuple[s
     return links, uploads
 
 
+# Hugging Face repos that need an accepted licence and a token to download (prefixes, lower case).
+GATED_MODEL_PREFIXES = ("meta-llama/", "black-forest-labs/flux.1-dev", "black-forest-labs/flux.1-kontext-dev",
+                        "black-forest-labs/flux.1-fill-dev", "google/gemma", "google/medgemma",
+                        "mistralai/mistral-large", "mistralai/codestral", "stabilityai/stable-diffusion-3",
+                        "bigcode/starcoder", "tiiuae/falcon-180b", "cohereforai/", "coherelabs/")
+
+
+def gated_model_warning(spec: EnvironmentSpec, secrets: Mapping[str, str]) -> str | None:
+    """A warning with the fix when the spec's model is gated and no Hugging Face token goes along."""
+    name = (spec.model.name if spec.model else None) or ""
+    if not name.lower().startswith(GATED_MODEL_PREFIXES):
+        return None
+    if any(k in secrets or k in (spec.envs or {}) for k in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")):
+        return None
+    return (f"{name} is gated on Hugging Face and no HF_TOKEN goes to the machine: the download will "
+            f"fail with 401. Accept its licence on huggingface.co, then `export HF_TOKEN=hf_...` "
+            "(gpu-lol forwards it as a secret) or pass --env HF_TOKEN")
+
+
 def collect_secrets(spec: EnvironmentSpec, env_items: list[str], environ: Mapping[str, str],
                     ) -> tuple[dict[str, str], list[str], list[str]]:
     """Split ``--env`` into spec envs and secrets; forward known ML secrets from the shell.
@@ -451,6 +470,9 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
 
     secrets, forwarded, secret_warnings = collect_secrets(spec, options.envs, environ)
     warnings += secret_warnings
+    gated = gated_model_warning(spec, secrets)
+    if gated:
+        warnings.append(gated)
 
     gpu = None if spec.is_cpu else catalog.get_gpu(spec.gpu_type or "")
     if gpu is not None and spec.vram_required_gb and spec.vram_required_gb > gpu.vram_gb:

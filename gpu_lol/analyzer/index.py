@@ -190,6 +190,18 @@ class FileIndex:
         self._text[rel] = value
         return value
 
+    def has_python_work(self) -> bool:
+        """Whether the tree holds anything gpu-lol can size: Python code, a notebook, a package
+        or environment file, or a Dockerfile."""
+        names = {"pyproject.toml", "setup.py", "setup.cfg", "pipfile", "environment.yml", "environment.yaml",
+                 "dockerfile", "conda.yaml", "conda.yml"}
+        for f in self.files:
+            lowered = f.name.lower()
+            if f.suffix in (".py", ".ipynb") or lowered in names or (
+                    lowered.startswith("requirements") and lowered.endswith((".txt", ".in"))):
+                return True
+        return False
+
     def limit_notes(self) -> list[str]:
         """One line per cap the analysis hit (empty for an ordinary repo)."""
         notes = []

@@ -108,6 +108,13 @@ def analyzed_spec(repo: Path, *, use_llm: bool, quiet: bool):
     from gpu_lol.console import warn
 
     analysis = analyze(repo, use_llm=use_llm)
+    from gpu_lol.analyzer import NO_PYTHON_WARNING
+
+    if analysis.warnings and analysis.warnings[0] == NO_PYTHON_WARNING.format(root=repo.resolve()):
+        from gpu_lol.errors import UsageError
+
+        raise UsageError(f"{repo} has no Python code, notebook or package file: nothing to launch",
+                         "cd into the repo (or pass its path), or write .gpu-lol.yaml to launch anyway")
     for message in analysis.warnings:
         warn(message)
     if not quiet and analysis.source:

@@ -554,3 +554,28 @@ GPU_NAME_CASES: list[Case] = [cfg(f"gpu-name-{n.replace(' ', '-')}", f"gpu_type:
                               for n, want in (("rtx4090", "RTX4090"), ("4090", "RTX4090"), ("rtx-4090", "RTX4090"),
                                               ("h100", "H100"), ("a6000", "RTXA6000"),
                                               ("NVIDIA GeForce RTX 4090", "RTX4090"))]
+
+
+# =============================================================================================
+# 6. Feedback and conventions (issue 13 item 6)
+# =============================================================================================
+feedback = _case("feedback")
+
+FEEDBACK_CASES: list[Case] = [
+    feedback("unknown-analyse", "`gpu-lol analyse`", "error 2 (did you mean `gpu-lol analyze`?)", ["analyse"]),
+    feedback("unknown-status", "`gpu-lol status`", "error 2 (did you mean `gpu-lol ls`?)", ["status"]),
+    feedback("unknown-lauch", "`gpu-lol lauch`", "error 2 (did you mean `gpu-lol up`?)", ["lauch"]),
+    feedback("unknown-xyzzy", "`gpu-lol xyzzy`", "error 2 (see `gpu-lol --help`)", ["xyzzy"]),
+    feedback("usage-no-such-option", "`gpu-lol up --frob`", "error 2 (no such option, see `gpu-lol up --help`)",
+             ["up", "--frob"]),
+    feedback("usage-bad-int", "`gpu-lol up --gpus x`", "error 2 (invalid value for '--gpus')", ["up", "--gpus", "x"]),
+    feedback("usage-missing-arg", "`gpu-lol config set`", "error 2", ["config", "set"]),
+    feedback("info-unknown", "`gpu-lol info nope` with nothing launched: answers without SkyPilot",
+             "error 1 (no cluster or host named 'nope')", ["info", "nope"]),
+    feedback("empty-repo-up", "`up --dry-run` in an empty directory", "error 2 (nothing to launch)", "empty"),
+    feedback("js-repo-up", "`up --dry-run` in a repo without Python", "error 2 (nothing to launch)", "js"),
+    feedback("empty-repo-analyze", "`analyze` in an empty directory", "works (warning: no Python code)", "empty"),
+    feedback("gated-model-no-token", "`up --dry-run` for meta-llama/Llama-3.1-8B without HF_TOKEN",
+             "works (warning names HF_TOKEN and the fix)", "gated"),
+    feedback("gated-model-token", "the same with HF_TOKEN exported", "works (no gated warning)", "gated-token"),
+]

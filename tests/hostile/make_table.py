@@ -27,7 +27,7 @@ def all_cases():
              cases.HOST_FLAG_CASES, cases.PLAN_FLAG_CASES, cases.PROBE_CASES, cases.SSH_WORKDIR_CASES,
              cases.SSH_ENV_CASES, cases.SSH_EXEC_CASES, cases.API_CASES, cases.LLM_CASES,
              cases.SSH_FAULT_CASES, cases.REMOTE_FAULT_CASES, cases.SIGINT_CASES, cases.RACE_CASES,
-             cases.FILE_CASES]
+             cases.FILE_CASES, cases.FEEDBACK_CASES]
     seen = set()
     for group in lists:
         for case in group:
