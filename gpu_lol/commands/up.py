@@ -218,8 +218,15 @@ def _up_host(repo: Path, spec, options, *, host: str, identity: str | None, work
         raise UsageError(f"'{name}' is already the name of a SkyPilot cluster",
                          "pass --name for the host, or `gpu-lol down` the cluster first")
     if dry_run:
-        data = {"host": host, "name": name, "workdir": workdir, "identity": identity,
-                "spec": spec.to_dict()}
+        from gpu_lol.redact import redact
+        from gpu_lol.sensitive import is_secret_env_name
+
+        shown = spec.to_dict()  # never a secret value in a dry run, --json included
+        values = [str(v) for k, v in (shown.get("envs") or {}).items() if is_secret_env_name(k)]
+        shown["envs"] = {k: "<redacted>" if is_secret_env_name(k) else redact(str(v), values)
+                         for k, v in (shown.get("envs") or {}).items()}
+        shown["setup_commands"] = [redact(c, values) for c in shown.get("setup_commands") or []]
+        data = {"host": host, "name": name, "workdir": workdir, "identity": identity, "spec": shown}
         if as_json:
             print_json(data)
         else:

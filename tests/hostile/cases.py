@@ -537,6 +537,8 @@ FILE_CASES: list[Case] = [
     *[files(f"dryrun-{k}", f"`up --dry-run{' --json' if 'json' in k else ''}{' --host' if 'host' in k else ''}` "
             "with HF_TOKEN, --env WANDB_API_KEY=… and a .env: no value shown", "works")
       for k in ("plan", "json", "host", "host-json")],
+    *[files(f"dryrun-spec-envs-{k}", f"`up --dry-run --json{' --host' if k == 'host' else ''}` with HF_TOKEN and "
+            "MY_PASSWORD values in .gpu-lol.yaml envs: no value shown", "works") for k in ("plan", "host")],
 ]
 
 SSH_MODE_CASES = [c for c in FILE_CASES if c.id == "mode-after-up-host"]

@@ -146,6 +146,15 @@ def test_sync_leaves_secrets_out(case, tmp_path):
 def test_dry_run_never_shows_a_secret(case, run_cli, tmp_path, monkeypatch):
     repo = _repo(tmp_path)
     (repo / ".env").write_text(f"HF_TOKEN={SECRET}\n")
+    if case.id.startswith("dryrun-spec-envs"):
+        (repo / ".gpu-lol.yaml").write_text(f"envs:\n  HF_TOKEN: {SECRET}\n  MY_PASSWORD: {SECRET}\n")
+        args = ["up", repo, "--dry-run", "--json", "--no-llm"]
+        if case.id.endswith("host"):
+            args += ["--host", "me@127.0.0.1:1"]
+        result = run_cli(*args, cwd=tmp_path)
+        check_outcome(result, case.expect)
+        assert "HF_TOKEN" in result.out  # the name is shown, the value never
+        return
     monkeypatch.setenv("HF_TOKEN", SECRET)
     args = ["up", repo, "--dry-run", "--no-llm", "--env", "HF_TOKEN", "--env", f"WANDB_API_KEY={SECRET}"]
     if case.id.endswith("json"):
