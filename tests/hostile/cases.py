@@ -474,7 +474,7 @@ fault = _case("faults")
 
 API_CASES: list[Case] = [fault(f"api-unreachable-{c[0]}", f"`gpu-lol {' '.join(c)}` with the API server "
                                "endpoint on a closed port", "error 1", c)
-                         for c in (("ls",), ("info", "x"), ("down", "x", "--yes"), ("stop", "x"), ("cost",))]
+                         for c in (("ls",), ("info", "x"), ("down", "x", "--yes"), ("cost",))]
 # The LLM endpoint misbehaves; the analysis falls back to the heuristics with a warning (llm.timeout 1 s)
 LLM_CASES: list[Case] = [fault(f"llm-{k}", f"LLM endpoint {w}", "works (warning, heuristics)", k) for k, w in (
     ("never-answers", "accepts the connection and never answers"), ("500", "answers 500 every time"),
