@@ -1,4 +1,4 @@
-"""Write the case table of docs/security.md from tests/hostile/cases.py.
+"""Write the case table of docs/security.md from tests/hostile/hostile_cases.py.
 
     python tests/hostile/make_table.py          # rewrite the table in docs/security.md
     python tests/hostile/make_table.py --check  # exit 1 when the doc is out of date
@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE))
 
 
 def all_cases():
-    import cases
+    import hostile_cases as cases
 
     lists = [cases.TREE_CASES, cases.CAP_CASES, cases.CONFIG_CASES, cases.GPU_NAME_CASES, cases.SETTINGS_CASES, cases.HOST_CASES,
              cases.HOST_FLAG_CASES, cases.PLAN_FLAG_CASES, cases.PROBE_CASES, cases.SSH_WORKDIR_CASES,

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from cases import CONFIG_CASES, GPU_NAME_CASES, SECRET, SETTINGS_CASES
-from conftest import check_outcome
+from hostile_cases import CONFIG_CASES, GPU_NAME_CASES, SECRET, SETTINGS_CASES
+from hostile_checks import check_outcome
 
 
 def _write(path, data):

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from cases import API_CASES, LLM_CASES, RACE_CASES, SIGINT_CASES, SSH_FAULT_CASES
-from conftest import check_outcome
+from hostile_cases import API_CASES, LLM_CASES, RACE_CASES, SIGINT_CASES, SSH_FAULT_CASES
+from hostile_checks import check_outcome
 
 
 def _closed_port() -> int:

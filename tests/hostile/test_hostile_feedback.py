@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from cases import FEEDBACK_CASES, SECRET
-from conftest import check_outcome
+from hostile_cases import FEEDBACK_CASES, SECRET
+from hostile_checks import check_outcome
 
 
 @pytest.mark.parametrize("case", FEEDBACK_CASES, ids=[c.id for c in FEEDBACK_CASES])

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cases import FILE_CASES, SECRET
-from conftest import check_outcome
+from hostile_cases import FILE_CASES, SECRET
+from hostile_checks import check_outcome, loose_modes
 
 
 def _repo(tmp_path: Path) -> Path:
@@ -21,23 +21,6 @@ def _repo(tmp_path: Path) -> Path:
     (repo / "train.py").write_text("import torch\nfrom transformers import AutoModel\n"
                                    "AutoModel.from_pretrained('bert-base-uncased')\n")
     return repo
-
-
-def loose_modes(root: Path) -> list[str]:
-    """Anything under ``root`` readable or writable by group/others."""
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode) or stat.S_ISSOCK(st.st_mode):
-                continue
-            if stat.S_IMODE(st.st_mode) & 0o077:
-                out.append(f"{path} {stat.S_IMODE(st.st_mode):04o}")
-    st = os.stat(root)
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        out.append(f"{root} {stat.S_IMODE(st.st_mode):04o}")
-    return out
 
 
 def _case(id):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cases import (HOST_CASES, HOST_FLAG_CASES, MARK, PLAN_FLAG_CASES, PROBE_CASES, REMOTE_FAULT_CASES,
+from hostile_cases import (HOST_CASES, HOST_FLAG_CASES, MARK, PLAN_FLAG_CASES, PROBE_CASES, REMOTE_FAULT_CASES,
                    SSH_ENV_CASES, SSH_EXEC_CASES, SSH_MODE_CASES, SSH_WORKDIR_CASES)
-from conftest import check_outcome, list_marks
+from hostile_checks import check_outcome, list_marks
 from sshd import control_cleanup, remote_tmp, sshd_server  # noqa: F401 - fixtures
 
 
@@ -187,7 +187,7 @@ def test_ssh_exec_word_verbatim(case, box_env, run_cli):
 @pytest.mark.parametrize("case", SSH_MODE_CASES, ids=[c.id for c in SSH_MODE_CASES])
 def test_ssh_home_is_private(case, box_env):
     """After a real `up --host` and execs: ssh config, known_hosts, logs, sockets, records."""
-    from test_hostile_files import loose_modes
+    from hostile_checks import loose_modes
 
     assert box_env["code"][0] == 0, box_env["code"]
     assert not loose_modes(box_env["base"] / "home" / ".gpu-lol")

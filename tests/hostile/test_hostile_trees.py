@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cases import CAP_CASES, SECRET, TREE_CASES
-from conftest import check_outcome
+from hostile_cases import CAP_CASES, SECRET, TREE_CASES
+from hostile_checks import check_outcome
 
 
 @pytest.mark.parametrize("case", TREE_CASES, ids=[c.id for c in TREE_CASES])
