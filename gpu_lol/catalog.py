@@ -109,6 +109,25 @@ def _squash(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "", name.lower())
 
 
+def match_gpu_id(text: str) -> str | None:
+    """The catalog id a user probably means: ``h100``, ``rtx-4090``, ``4090``, ``a6000``,
+    ``NVIDIA GeForce RTX 4090`` -> the id; None when nothing (or more than one id) fits."""
+    wanted = _squash(text or "")
+    if not wanted:
+        return None
+    ids = gpu_ids()
+    exact = [i for i in ids if _squash(i) == wanted]
+    if len(exact) == 1:
+        return exact[0]
+    found = gpu_for_nvidia_smi_name(text)
+    if found is not None:
+        return found.id
+    # "4090" -> RTX4090, "a6000" -> RTXA6000: the id is the input behind a vendor word only
+    tail = [i for i in ids if _squash(i).endswith(wanted) and any(c.isdigit() for c in wanted)
+            and _squash(i)[: -len(wanted)].isalpha()]
+    return tail[0] if len(tail) == 1 else None
+
+
 def gpu_for_nvidia_smi_name(name: str) -> GPU | None:
     """The catalog card for a name nvidia-smi prints ("NVIDIA H100 80GB HBM3" -> H100-SXM)."""
     if not name or not name.strip():

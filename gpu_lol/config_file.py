@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ def schema() -> dict[str, Any]:
 class LoadedConfig:
     path: Path
     data: dict[str, Any]  # only the fields the file sets
+    notes: list[str] = field(default_factory=list)  # e.g. a gpu_type name read as a catalog id
 
     def fields_set(self) -> list[str]:
         return list(self.data)
@@ -100,9 +101,29 @@ def loads(text: str, path: str = CONFIG_NAME) -> LoadedConfig:
                           "see .gpu-lol.yaml.example", path=path, line=1)
     if node is not None:
         _check_duplicate_keys(node, path)
+    notes = _normalize_gpu_type(data, path)
     _validate_schema(data, node, path)
     _validate_semantics(data, node, path)
-    return LoadedConfig(path=Path(path), data=data)
+    return LoadedConfig(path=Path(path), data=data, notes=notes)
+
+
+def _normalize_gpu_type(data: dict[str, Any], path: str) -> list[str]:
+    """``gpu_type`` takes the names ``--gpu`` takes (case-insensitive, ``4090``, ``rtx-4090``)."""
+    value = data.get("gpu_type")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # gpu_type: 4090
+    if not isinstance(value, str):
+        return []
+    from gpu_lol import catalog
+
+    if value in catalog.gpu_ids():
+        return []
+    match = next((i for i in catalog.gpu_ids() if i.lower() == value.strip().lower()), None) \
+        or catalog.match_gpu_id(value)
+    if match is None:
+        return []  # the schema check names the allowed values
+    data["gpu_type"] = match
+    return [f"{Path(path).name}: gpu_type '{value}' read as {match} (write {match} to silence this)"]
 
 
 def _check_duplicate_keys(node: Any, path: str) -> None:

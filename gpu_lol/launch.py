@@ -103,6 +103,7 @@ class Plan:
                 "ignore_source": self.sync.ignore_source,
                 "summary": self.sync.summary(),
                 "warnings": list(self.sync.warnings),
+                "excluded": list(self.sync.excluded),
             },
             "price_source": self.price_source,
             "providers": [{"provider": p, "accelerator": a} for p, a in self.providers],
@@ -131,6 +132,9 @@ def resolve_gpu(text: str) -> str:
     for gpu_id in ids:
         if gpu_id.lower() == text.strip().lower():
             return gpu_id
+    alias = catalog.match_gpu_id(text)  # rtx-4090, 4090, a6000 (the same names .gpu-lol.yaml takes)
+    if alias is not None:
+        return alias
     close = difflib.get_close_matches(text.upper(), [i.upper() for i in ids], n=3, cutoff=0.5)
     suggestion = [i for i in ids if i.upper() in close]
     hint = (f"did you mean {', '.join(suggestion)}? " if suggestion else "") + "see `gpu-lol gpus`"
@@ -362,6 +366,25 @@ def split_assets(repo: Path, assets: list[str]) -> tuple[list[str], list[tuple[s
     return links, uploads
 
 
+# Hugging Face repos that need an accepted licence and a token to download (prefixes, lower case).
+GATED_MODEL_PREFIXES = ("meta-llama/", "black-forest-labs/flux.1-dev", "black-forest-labs/flux.1-kontext-dev",
+                        "black-forest-labs/flux.1-fill-dev", "google/gemma", "google/medgemma",
+                        "mistralai/mistral-large", "mistralai/codestral", "stabilityai/stable-diffusion-3",
+                        "bigcode/starcoder", "tiiuae/falcon-180b", "cohereforai/", "coherelabs/")
+
+
+def gated_model_warning(spec: EnvironmentSpec, secrets: Mapping[str, str]) -> str | None:
+    """A warning with the fix when the spec's model is gated and no Hugging Face token goes along."""
+    name = (spec.model.name if spec.model else None) or ""
+    if not name.lower().startswith(GATED_MODEL_PREFIXES):
+        return None
+    if any(k in secrets or k in (spec.envs or {}) for k in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")):
+        return None
+    return (f"{name} is gated on Hugging Face and no HF_TOKEN goes to the machine: the download will "
+            f"fail with 401. Accept its licence on huggingface.co, then `export HF_TOKEN=hf_...` "
+            "(gpu-lol forwards it as a secret) or pass --env HF_TOKEN")
+
+
 def collect_secrets(spec: EnvironmentSpec, env_items: list[str], environ: Mapping[str, str],
                     ) -> tuple[dict[str, str], list[str], list[str]]:
     """Split ``--env`` into spec envs and secrets; forward known ML secrets from the shell.
@@ -484,6 +507,9 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
 
     secrets, forwarded, secret_warnings = collect_secrets(spec, options.envs, environ)
     warnings += secret_warnings
+    gated = gated_model_warning(spec, secrets)
+    if gated:
+        warnings.append(gated)
 
     gpu = None if spec.is_cpu else catalog.get_gpu(spec.gpu_type or "")
     if gpu is not None and spec.vram_required_gb and spec.vram_required_gb > gpu.vram_gb:
@@ -570,7 +596,7 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
     elif "vast" in provider_ids and isinstance(autostop, dict) and not autostop.get("down"):
         warnings.append("Vast: autostop stops the instance and a stopped Vast instance still bills its "
                         f"disk: `gpu-lol down {name}` when you are done")
-    sync_plan = sync.plan(repo)
+    sync_plan = sync.plan(repo, spec)
     warnings += sync_plan.warnings
     for dest, source, size in uploads:
         if size > sync.LARGE_WORKDIR_BYTES:
@@ -788,8 +814,14 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
     explain_kw = {"what": _what(plan), "tried": [p for p, _ in plan.providers],
                   "alternatives": alternatives(plan.spec, [p for p, _ in plan.providers])}
     say(f"Launching {plan.cluster_name} through SkyPilot (provisioning usually takes 2-10 minutes)...")
+    task = plan.task
+    if plan.sync.excluded:  # SkyPilot syncs a whole directory: give it one without the secrets
+        from gpu_lol import paths, sync
+
+        staged = sync.stage(plan.sync, paths.state_dir("workdirs") / plan.cluster_name)
+        task = {**task, "workdir": str(staged)}
     try:
-        result = skypilot.launch(plan.task, plan.cluster_name, detach=plan.detach, output=output,
+        result = skypilot.launch(task, plan.cluster_name, detach=plan.detach, output=output,
                                  explain_kw=explain_kw,
                                  provision_timeout_s=(plan.provision_timeout_min or 0) * 60 or None)
     except GpuLolError as exc:

@@ -161,6 +161,13 @@ def write_host_config(target: Target) -> Path:
     path = host_ssh_config(target.name)
     text = render_host_config(target)
     paths.ensure_dir(path.parent)
+    known = known_hosts_file()  # ssh would create it 0644; everything under GPU_LOL_HOME is private
+    paths.ensure_dir(known.parent)
+    try:
+        os.close(os.open(known, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    except FileExistsError:
+        if not known.is_symlink() and os.stat(known).st_mode & 0o077:
+            os.chmod(known, 0o600)
     try:
         if path.read_text(encoding="utf-8") == text:
             return path
@@ -468,6 +475,8 @@ def capture(target: Target, command: list[str] | str, *, input: str | None = Non
     OperationError when the machine cannot be reached; otherwise returns the remote exit code and
     output.
     """
+    ensure_connected(target, connect_timeout=connect_timeout,
+                     timeout=min(timeout, handshake_timeout()) if timeout else None)
     ep = endpoint(target)
     lines = [] if cd == "skip" else prelude(ep, must_cd=cd == "require", quiet=cd == "try")
     script = "\n".join(lines + [command_text(command)]) + "\n"
@@ -505,14 +514,35 @@ def handshake_timeout() -> float:
     return 2 * CONNECT_TIMEOUT_S + 5
 
 
-def ensure_connected(target: Target) -> None:
+def ensure_connected(target: Target, *, connect_timeout: int = CONNECT_TIMEOUT_S,
+                     timeout: float | None = None) -> None:
     """Open the shared master connection within :func:`handshake_timeout` (a no-op when it is
     already up), so a later unbounded call (an interactive shell, a long exec) never hangs on a
-    server that accepts and then stalls."""
+    server that accepts and then stalls.
+
+    The master is started by a command of its own whose stdout is /dev/null: a master that
+    ``ControlPersist`` backgrounds keeps the stdout it was started with, so one started by a
+    call that captures output would hold that pipe open and the capture would never see EOF.
+    """
     ep = endpoint(target)
     if _master_alive(ep):
         return
-    check_reachable(target, timeout=handshake_timeout())
+    limit = timeout or handshake_timeout()
+    log = _LogFile()
+    argv = _ssh_prefix(ep, batch=True, connect_timeout=connect_timeout) + ["-E", str(log.path), ep.alias, "true"]
+    try:
+        try:
+            rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, timeout=limit).returncode
+        except subprocess.TimeoutExpired:
+            raise OperationError(f"{ep.label} did not answer within {limit:.0f}s",
+                                 _error_hint("timed out", ep)) from None
+        except FileNotFoundError:
+            raise OperationError("ssh is not installed", "install OpenSSH (the openssh-client package)") from None
+        if rc != 0:
+            raise connection_error(ep, log.last_line() or f"ssh exited {rc}")
+    finally:
+        log.close()
 
 
 def run(target: Target, command: list[str] | str, *, tty: bool = False, sync: bool = False,
@@ -849,7 +879,13 @@ def sync_repo(target: Target, repo: Path | None = None, *, quiet: bool = False):
         raise OperationError(f"the repo {repo} of '{target.name}' does not exist here",
                              "run from the repo, or launch again from where it lives now")
     ep = endpoint(target)
-    plan = sync.plan(repo)
+    from gpu_lol.spec import EnvironmentSpec
+
+    try:
+        spec = EnvironmentSpec.from_dict(target.spec) if target.spec else None
+    except Exception:  # noqa: BLE001 - an old record: the repo's own files decide about .git
+        spec = None
+    plan = sync.plan(repo, spec)
     for message in plan.warnings:
         warn(message)
     if not quiet:

@@ -2,14 +2,22 @@
 
 SkyPilot syncs the workdir with rsync: when the repo root has a ``.skyignore`` it uses the
 ``.skyignore`` files (in any directory) and nothing else; otherwise it uses the ``.gitignore``
-files plus ``.git/info/exclude``. ``.git`` itself is synced unless ignored. We compute the same
-file list in Python so the plan can show its size and warn about secrets before anything moves,
-and our own rsync (``exec --sync``, ``up --host``) sends exactly that list.
+files plus ``.git/info/exclude``. We compute the same file list in Python so the plan can show
+its size before anything moves, and our own rsync (``exec --sync``, ``up --host``) sends exactly
+that list.
+
+On top of those rules gpu-lol never uploads credentials by accident: files that look like secrets
+(``.env``, ``*.pem``, ``id_*``, ``credentials*``, … see :mod:`gpu_lol.sensitive`) and the
+``.git`` directory are left out and listed in :attr:`SyncPlan.excluded`. ``.git`` is kept when
+the spec needs it: a setup command that runs ``git``, or a build that takes its version from git
+(setuptools-scm, hatch-vcs, versioneer). A SkyPilot launch with anything left out syncs a staged
+copy of the list (hard links, see :func:`stage`) instead of the repo itself.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +34,8 @@ class SyncPlan:
     files: list[tuple[str, int]] = field(default_factory=list)  # (relative path, bytes)
     ignore_source: str = "none"  # ".skyignore" | ".gitignore" | "none"
     warnings: list[str] = field(default_factory=list)
-    secrets: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)  # secret-looking files that *are* sent
+    excluded: list[str] = field(default_factory=list)  # left out by gpu-lol (secrets, .git)
 
     @property
     def total_bytes(self) -> int:
@@ -36,8 +45,12 @@ class SyncPlan:
         return sorted(self.files, key=lambda item: -item[1])[:n]
 
     def summary(self) -> str:
+        left_out = ""
+        if self.excluded:
+            shown = ", ".join(self.excluded[:4]) + (" ..." if len(self.excluded) > 4 else "")
+            left_out = f"; left out: {shown}"
         return (f"{len(self.files)} files, {human_bytes(self.total_bytes)} "
-                f"(ignore rules: {self.ignore_source})")
+                f"(ignore rules: {self.ignore_source}{left_out})")
 
 
 def human_bytes(n: int) -> str:
@@ -64,10 +77,29 @@ def _load_rules(path: Path):
         return None
 
 
-def plan(repo: str | Path) -> SyncPlan:
+_SCM_MARKERS = ("setuptools_scm", "setuptools-scm", "hatch-vcs", "hatch_vcs", "versioneer",
+                "use_scm_version", "dunamai", "poetry-dynamic-versioning")
+
+
+def needs_git(root: Path, spec=None) -> bool:
+    """Whether the work needs ``.git`` on the machine (setup runs git, or the version comes from it)."""
+    from gpu_lol.analyzer.index import read_text
+
+    commands = list(getattr(spec, "setup_commands", None) or [])
+    if any(re.search(r"(^|[\s;&|(])git\s", c) for c in commands):
+        return True
+    for name in ("pyproject.toml", "setup.py", "setup.cfg"):
+        text = read_text(root / name, 256 * 1024) or ""
+        if any(marker in text for marker in _SCM_MARKERS):
+            return True
+    return False
+
+
+def plan(repo: str | Path, spec=None) -> SyncPlan:
     """The files SkyPilot (and our rsync) would copy from ``repo``, with warnings."""
     root = Path(repo).resolve()
     result = SyncPlan(root=root)
+    keep_git = needs_git(root, spec)
     use_sky = (root / ".skyignore").is_file()
     ignore_name = ".skyignore" if use_sky else ".gitignore"
     result.ignore_source = ignore_name if use_sky or (root / ".gitignore").is_file() else "none"
@@ -107,6 +139,12 @@ def plan(repo: str | Path) -> SyncPlan:
                 continue
             if _ignored(rules, rel, is_dir):
                 continue
+            if is_dir and entry.name == ".git" and not keep_git:
+                result.excluded.append(rel + "/")
+                continue
+            if not is_dir and is_secret_file(rel):
+                result.excluded.append(rel)
+                continue
             if is_dir:
                 stack.append((Path(entry.path), rel, rules))
             elif is_link:
@@ -118,9 +156,8 @@ def plan(repo: str | Path) -> SyncPlan:
                     continue
                 if stat.S_ISREG(st.st_mode):
                     result.files.append((rel, st.st_size))
-                    if is_secret_file(rel):
-                        result.secrets.append(rel)
     result.files.sort()
+    result.excluded.sort()
     if result.total_bytes > LARGE_WORKDIR_BYTES:
         top = ", ".join(f"{rel} ({human_bytes(size)})" for rel, size in result.largest(3))
         result.warnings.append(
@@ -167,3 +204,29 @@ def rsync_argv(sync_plan: SyncPlan, destination: str, ssh_command: list[str],
         f"--rsync-path={rsync_path(marker)}",
         str(sync_plan.root) + "/", destination,
     ]
+
+
+def stage(sync_plan: SyncPlan, dest: Path) -> Path:
+    """A directory holding exactly ``sync_plan.files`` (hard links; copies across filesystems),
+    for SkyPilot to sync instead of the repo when gpu-lol left files out. Rebuilt each time."""
+    import shutil
+
+    from gpu_lol import paths
+
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    paths.ensure_dir(dest)
+    root = sync_plan.root
+    for rel, _size in sync_plan.files:
+        src = root / rel
+        out = dest / rel
+        paths.ensure_dir(out.parent)
+        if src.is_symlink():
+            os.symlink(os.readlink(src), out)
+            continue
+        try:
+            os.link(src, out, follow_symlinks=False)
+        except OSError:
+            shutil.copy2(src, out, follow_symlinks=False)
+    return dest

@@ -537,7 +537,9 @@ def test_plan_warns_about_secret_files_and_a_large_workdir(repo):
         fh.truncate(101 * 1024 * 1024)
     plan = plan_for(repo)
     text = "\n".join(plan.warnings)
-    assert "secret-looking files would be uploaded: .env" in text
+    # secret files are left out of the sync (and said so), never uploaded
+    assert ".env" in plan.sync.excluded and ".env" not in [rel for rel, _ in plan.sync.files]
+    assert "left out: .env" in plan.sync.summary()
     assert "the workdir is 101.0 MB to upload" in text and "weights.bin" in text
     (repo / ".gitignore").write_text(".env\n*.bin\n")
     plan = plan_for(repo)

@@ -15,6 +15,11 @@ from gpu_lol.errors import UsageError
 __all__ = ["Analysis", "analyze"]
 
 
+# The first words identify it: `up` refuses to launch a plan made from nothing.
+NO_PYTHON_WARNING = ("no Python code, notebook or package file in {root}: nothing to size, so the plan "
+                     "is only a default CPU machine")
+
+
 def analyze(path: str | Path = ".", *, use_llm: bool | None = None, main_path: int = 0) -> Analysis:
     """Analyze the repo at ``path``.
 
@@ -59,6 +64,11 @@ def analyze(path: str | Path = ".", *, use_llm: bool | None = None, main_path: i
     spec.lock = bool(overrides.get("lock", spec.lock))  # setup_commands install a committed lock
     analysis.spec = spec
     analysis.warnings.extend(n for n in notes if n not in analysis.warnings)
+    analysis.warnings.extend(index.limit_notes())  # caps hit on a huge or hostile tree
+    if not loaded and not index.has_python_work():
+        analysis.warnings.insert(0, NO_PYTHON_WARNING.format(root=root))
+    if loaded:
+        analysis.warnings.extend(n for n in loaded.notes if n not in analysis.warnings)
     if loaded:
         if analysis.source != "llm":  # an LLM that filled fields the file leaves open stays visible
             analysis.source = "config"

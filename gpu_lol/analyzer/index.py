@@ -27,6 +27,7 @@ KEEP_DOT_DIRS = frozenset({".devcontainer", ".github"})
 MAX_TEXT_BYTES = 1 << 20  # 1 MiB for source, configs and requirement files
 MAX_NOTEBOOK_BYTES = 20 << 20  # notebooks embed outputs; we read only their sources
 MAX_ENTRIES = 200_000  # stop walking a pathological tree
+MAX_READ_BYTES = 256 << 20  # stop reading file contents after this much in one analysis
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class FileIndex:
     files: list[RepoFile] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     truncated: bool = False
+    read_bytes: int = 0  # file contents read so far (bounded by MAX_READ_BYTES)
     _text: dict[str, str | None] = field(default_factory=dict, repr=False)
     _by_rel: dict[str, RepoFile] = field(default_factory=dict, repr=False)
 
@@ -178,9 +180,38 @@ class FileIndex:
         value = None
         if entry is not None:
             limit = MAX_NOTEBOOK_BYTES if entry.suffix == ".ipynb" else MAX_TEXT_BYTES
-            value = read_text(self.root / rel, limit)
+            if entry.size > limit:
+                self._skip("too-large")
+            elif self.read_bytes + entry.size > MAX_READ_BYTES:
+                self._skip("read-budget")
+            else:
+                value = read_text(self.root / rel, limit)
+                self.read_bytes += entry.size
         self._text[rel] = value
         return value
+
+    def has_python_work(self) -> bool:
+        """Whether the tree holds anything gpu-lol can size: Python code, a notebook, a package
+        or environment file, or a Dockerfile."""
+        names = {"pyproject.toml", "setup.py", "setup.cfg", "pipfile", "environment.yml", "environment.yaml",
+                 "dockerfile", "conda.yaml", "conda.yml"}
+        for f in self.files:
+            lowered = f.name.lower()
+            if f.suffix in (".py", ".ipynb") or lowered in names or (
+                    lowered.startswith("requirements") and lowered.endswith((".txt", ".in"))):
+                return True
+        return False
+
+    def limit_notes(self) -> list[str]:
+        """One line per cap the analysis hit (empty for an ordinary repo)."""
+        notes = []
+        if self.truncated:
+            notes.append(f"the repo has more than {MAX_ENTRIES:,} files and directories: only the first "
+                         f"{MAX_ENTRIES:,} were looked at (ignore data directories in .gitignore)")
+        if self.skipped.get("read-budget"):
+            notes.append(f"stopped reading file contents after {MAX_READ_BYTES >> 20} MB: "
+                         f"{self.skipped['read-budget']} files were not read")
+        return notes
 
     def lines(self, f: RepoFile | str) -> list[str]:
         text = self.text(f)

@@ -120,6 +120,13 @@ def analyzed(repo: Path, *, use_llm: bool, quiet: bool, main_path: int = 0, opti
     analysis = analyze(repo, use_llm=use_llm, main_path=main_path)
     if options is not None and "base_image" in analysis.config_fields:
         options.keep_image = True  # the user's image: a conflict is refused, not switched
+    from gpu_lol.analyzer import NO_PYTHON_WARNING
+
+    if analysis.warnings and analysis.warnings[0] == NO_PYTHON_WARNING.format(root=repo.resolve()):
+        from gpu_lol.errors import UsageError
+
+        raise UsageError(f"{repo} has no Python code, notebook or package file: nothing to launch",
+                         "cd into the repo (or pass its path), or write .gpu-lol.yaml to launch anyway")
     for message in analysis.warnings:
         warn(message)
     if not quiet and analysis.source:
@@ -248,8 +255,15 @@ def _up_host(repo: Path, spec, options, *, host: str, identity: str | None, work
         raise UsageError(f"'{name}' is already the name of a SkyPilot cluster",
                          "pass --name for the host, or `gpu-lol down` the cluster first")
     if dry_run:
-        data = {"host": host, "name": name, "workdir": workdir, "identity": identity,
-                "spec": spec.to_dict()}
+        from gpu_lol.redact import redact
+        from gpu_lol.sensitive import is_secret_env_name
+
+        shown = spec.to_dict()  # never a secret value in a dry run, --json included
+        values = [str(v) for k, v in (shown.get("envs") or {}).items() if is_secret_env_name(k)]
+        shown["envs"] = {k: "<redacted>" if is_secret_env_name(k) else redact(str(v), values)
+                         for k, v in (shown.get("envs") or {}).items()}
+        shown["setup_commands"] = [redact(c, values) for c in shown.get("setup_commands") or []]
+        data = {"host": host, "name": name, "workdir": workdir, "identity": identity, "spec": shown}
         if as_json:
             print_json(data)
         else:

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from cases import CONFIG_CASES, SECRET, SETTINGS_CASES
-from conftest import check_outcome
+from hostile_cases import CONFIG_CASES, GPU_NAME_CASES, SECRET, SETTINGS_CASES
+from hostile_checks import check_outcome
 
 
 def _write(path, data):
@@ -58,3 +58,18 @@ def test_settings_file(case, run_cli, tmp_path, isolated_home, no_marks):
     json_result = run_cli("config", "show", "--json", cwd=tmp_path)
     assert SECRET not in json_result.out + json_result.err
     assert json_result.code == result.code
+
+
+@pytest.mark.parametrize("case", GPU_NAME_CASES, ids=[c.id for c in GPU_NAME_CASES])
+def test_gpu_type_takes_gpu_flag_names(case, run_cli, tmp_path):
+    repo = tmp_path / "repo"
+    _write(repo / "train.py", "import torch\n")
+    _write(repo / ".gpu-lol.yaml", case.build)
+    result = run_cli("analyze", "--no-llm", "--json", str(repo), cwd=tmp_path)
+    check_outcome(result, "works")
+    want = case.expect.split("(")[1].rstrip(")")
+    data = result.json()
+    assert data["gpu_type"] == want
+    assert any(f"read as {want}" in w for w in data["warnings"])
+    assert run_cli("up", repo, "--dry-run", "--json", "--no-llm", "--gpu",
+                   case.build.split(": ", 1)[1].strip()).code == 0  # --gpu takes the same name

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from cases import API_CASES, LLM_CASES, RACE_CASES, SIGINT_CASES, SSH_FAULT_CASES
-from conftest import check_outcome
+from hostile_cases import API_CASES, LLM_CASES, RACE_CASES, SIGINT_CASES, SSH_FAULT_CASES
+from hostile_checks import check_outcome
 
 
 def _closed_port() -> int:
@@ -139,11 +139,14 @@ def _repo(tmp_path: Path, files: int = 0) -> Path:
 
 # ---- API server ----------------------------------------------------------------------------
 @pytest.mark.parametrize("case", API_CASES, ids=[c.id for c in API_CASES])
-def test_api_server_unreachable(case, run_cli, monkeypatch, tmp_path, isolated_home):
-    monkeypatch.setenv("SKYPILOT_API_SERVER_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
-    result = run_cli(*case.build, cwd=tmp_path)
-    check_outcome(result, case.expect)
-    assert "API server" in result.err
+def test_api_server_unreachable(case, tmp_path, isolated_home):
+    # A fresh process: SkyPilot caches the server URL per process, so in-process runs would see
+    # whatever an earlier test configured.
+    env = dict(os.environ, SKYPILOT_API_SERVER_ENDPOINT=f"http://127.0.0.1:{_closed_port()}")
+    proc = _gpu_lol(list(case.build), env, cwd=tmp_path)
+    out, err = proc.communicate(timeout=120)  # a hang guard, not a timing assert
+    check_outcome(Out(proc.returncode, out, err), case.expect)
+    assert "API server" in err
 
 
 # ---- LLM endpoint --------------------------------------------------------------------------

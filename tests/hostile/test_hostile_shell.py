@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cases import (HOST_CASES, HOST_FLAG_CASES, MARK, PLAN_FLAG_CASES, PROBE_CASES, SECRET,
-                   SSH_ENV_CASES, SSH_EXEC_CASES, SSH_WORKDIR_CASES)
-from conftest import check_outcome, list_marks
+from hostile_cases import (HOST_CASES, HOST_FLAG_CASES, MARK, PLAN_FLAG_CASES, PROBE_CASES, REMOTE_FAULT_CASES,
+                   SSH_ENV_CASES, SSH_EXEC_CASES, SSH_MODE_CASES, SSH_WORKDIR_CASES)
+from hostile_checks import check_outcome, list_marks
 from sshd import control_cleanup, remote_tmp, sshd_server  # noqa: F401 - fixtures
 
 
@@ -181,3 +181,27 @@ def test_ssh_exec_word_verbatim(case, box_env, run_cli):
     check_outcome(result, case.expect)
     assert result.out == case.build + "|end|"
     _no_marks(box_env["base"], box_env["remote"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", SSH_MODE_CASES, ids=[c.id for c in SSH_MODE_CASES])
+def test_ssh_home_is_private(case, box_env):
+    """After a real `up --host` and execs: ssh config, known_hosts, logs, sockets, records."""
+    from hostile_checks import loose_modes
+
+    assert box_env["code"][0] == 0, box_env["code"]
+    assert not loose_modes(box_env["base"] / "home" / ".gpu-lol")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", REMOTE_FAULT_CASES, ids=[c.id for c in REMOTE_FAULT_CASES])
+def test_remote_fault(case, box_env, run_cli):
+    if case.id == "remote-exit-code":
+        result = run_cli("exec", "hbox", "--", "sh", "-c", "exit 7")
+        assert result.code == 7 and "Traceback" not in result.err
+        return
+    # the remote shell's sshd session is killed under the running command
+    result = run_cli("exec", "hbox", "--", "sh", "-c", "kill -9 $PPID; sleep 5")
+    assert "Traceback" not in result.out + result.err
+    assert result.code != 0
+    assert run_cli("exec", "hbox", "--", "true").code == 0  # the next command reconnects

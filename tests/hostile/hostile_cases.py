@@ -474,7 +474,7 @@ fault = _case("faults")
 
 API_CASES: list[Case] = [fault(f"api-unreachable-{c[0]}", f"`gpu-lol {' '.join(c)}` with the API server "
                                "endpoint on a closed port", "error 1", c)
-                         for c in (("ls",), ("info", "x"), ("down", "x", "--yes"), ("stop", "x"), ("cost",))]
+                         for c in (("ls",), ("info", "x"), ("down", "x", "--yes"), ("cost",))]
 # The LLM endpoint misbehaves; the analysis falls back to the heuristics with a warning (llm.timeout 1 s)
 LLM_CASES: list[Case] = [fault(f"llm-{k}", f"LLM endpoint {w}", "works (warning, heuristics)", k) for k, w in (
     ("never-answers", "accepts the connection and never answers"), ("500", "answers 500 every time"),
@@ -505,4 +505,79 @@ RACE_CASES: list[Case] = [
     fault("race-config-set", "two processes × 8 `config set` of different keys at once", "works"),
     fault("race-state-save", "16 threads recording targets (same and different names) at once", "works"),
     fault("race-init", "two `init --force` at once: the file is one of them, whole", "works"),
+]
+
+
+# =============================================================================================
+# 5. Secrets and files
+# =============================================================================================
+files = _case("secrets and files")
+
+FILE_CASES: list[Case] = [
+    *[files(f"mode-{k}", f"{w}: every file 0600, every directory 0700 (umask 022)", "works")
+      for k, w in (("config-set", "config set (settings file, its lock)"), ("state", "a target record"),
+                   ("llm-cache", "the LLM cache"), ("host-ssh-config", "a host's ssh config and socket dir"))],
+    files("mode-after-up-host", "after a real `up --host` and execs: ssh config, known_hosts, logs, "
+          "sockets and records are all private", "works"),
+    files("init-symlink", ".gpu-lol.yaml is a symlink: init refuses, --force replaces the link only",
+          "works"),
+    files("symlink-target", "a write whose target is a symlink replaces the link, not its target", "works"),
+    files("symlink-tmp", "links planted at the temp names a naive writer uses are not followed", "works"),
+    *[files(f"sync-{n.strip('/').replace('/', '-') or n}{'-' + str(spec) if spec else ''}",
+            f"{n} is {'left out of' if out else 'kept in'} the workdir sync"
+            + (f" ({'setuptools-scm' if spec == 'scm' else 'setup runs git'})" if spec else ""),
+            "works", (n, out, spec))
+      for n, out, spec in (
+          (".env", True, None), (".env.production", True, None), ("deploy/server.pem", True, None),
+          ("id_rsa", True, None), ("id_ed25519", True, None), ("credentials.json", True, None),
+          (".aws/credentials", True, None), ("service-account-prod.json", True, None),
+          (".netrc", True, None), ("secrets.yaml", True, None), (".git/", True, None),
+          (".env.example", False, None), ("id_rsa.pub", False, None), (".git/", False, "scm"),
+          (".git/", False, "git-setup"))],
+    *[files(f"dryrun-{k}", f"`up --dry-run{' --json' if 'json' in k else ''}{' --host' if 'host' in k else ''}` "
+            "with HF_TOKEN, --env WANDB_API_KEY=… and a .env: no value shown", "works")
+      for k in ("plan", "json", "host", "host-json")],
+    *[files(f"dryrun-spec-envs-{k}", f"`up --dry-run --json{' --host' if k == 'host' else ''}` with HF_TOKEN and "
+            "MY_PASSWORD values in .gpu-lol.yaml envs: no value shown", "works") for k in ("plan", "host")],
+]
+
+SSH_MODE_CASES = [c for c in FILE_CASES if c.id == "mode-after-up-host"]
+
+# Caps of the analysis, scaled down for the suite (the full sizes: bench/bench_hostile.py)
+CAP_CASES: list[Case] = [
+    tree("cap-entries", "more entries than the walk cap (cap lowered to 300 for the test)",
+         "works (note names the cap)", ("MAX_ENTRIES", 300)),
+    tree("cap-read-budget", "more file content than the read budget (lowered to 64 KB)",
+         "works (note names the cap)", ("MAX_READ_BYTES", 64 << 10)),
+]
+
+# gpu_type takes the names --gpu takes (issue 13): read as the catalog id, with a note
+GPU_NAME_CASES: list[Case] = [cfg(f"gpu-name-{n.replace(' ', '-')}", f"gpu_type: {n}\n", f"works ({want})")
+                              for n, want in (("rtx4090", "RTX4090"), ("4090", "RTX4090"), ("rtx-4090", "RTX4090"),
+                                              ("h100", "H100"), ("a6000", "RTXA6000"),
+                                              ("NVIDIA GeForce RTX 4090", "RTX4090"))]
+
+
+# =============================================================================================
+# 6. Feedback and conventions (issue 13 item 6)
+# =============================================================================================
+feedback = _case("feedback")
+
+FEEDBACK_CASES: list[Case] = [
+    feedback("unknown-analyse", "`gpu-lol analyse`", "error 2 (did you mean `gpu-lol analyze`?)", ["analyse"]),
+    feedback("unknown-status", "`gpu-lol status`", "error 2 (did you mean `gpu-lol ls`?)", ["status"]),
+    feedback("unknown-lauch", "`gpu-lol lauch`", "error 2 (did you mean `gpu-lol up`?)", ["lauch"]),
+    feedback("unknown-xyzzy", "`gpu-lol xyzzy`", "error 2 (see `gpu-lol --help`)", ["xyzzy"]),
+    feedback("usage-no-such-option", "`gpu-lol up --frob`", "error 2 (no such option, see `gpu-lol up --help`)",
+             ["up", "--frob"]),
+    feedback("usage-bad-int", "`gpu-lol up --gpus x`", "error 2 (invalid value for '--gpus')", ["up", "--gpus", "x"]),
+    feedback("usage-missing-arg", "`gpu-lol config set`", "error 2", ["config", "set"]),
+    feedback("info-unknown", "`gpu-lol info nope` with nothing launched: answers without SkyPilot",
+             "error 1 (no cluster or host named 'nope')", ["info", "nope"]),
+    feedback("empty-repo-up", "`up --dry-run` in an empty directory", "error 2 (nothing to launch)", "empty"),
+    feedback("js-repo-up", "`up --dry-run` in a repo without Python", "error 2 (nothing to launch)", "js"),
+    feedback("empty-repo-analyze", "`analyze` in an empty directory", "works (warning: no Python code)", "empty"),
+    feedback("gated-model-no-token", "`up --dry-run` for meta-llama/Llama-3.1-8B without HF_TOKEN",
+             "works (warning names HF_TOKEN and the fix)", "gated"),
+    feedback("gated-model-token", "the same with HF_TOKEN exported", "works (no gated warning)", "gated-token"),
 ]
