@@ -74,6 +74,8 @@ def _clean_ssh_main(argv: list[str]) -> int:
     found = False
     try:
         while True:
+            if found and _splice_rest(source, sink):
+                break
             chunk = os.read(source, 1 << 16)
             if not chunk:
                 break
@@ -98,6 +100,19 @@ def _clean_ssh_main(argv: list[str]) -> int:
     finally:
         proc.stdout.close()
     return proc.wait()
+
+
+def _splice_rest(source: int, sink: int) -> bool:
+    """Copy the rest of the stream in the kernel (Linux ``splice``); False where it cannot."""
+    splice = getattr(os, "splice", None)
+    if splice is None:
+        return False
+    try:
+        while splice(source, sink, 1 << 20):
+            pass
+    except OSError:
+        return False
+    return True
 
 
 def _write_all(fd: int, data: bytes) -> None:
