@@ -33,6 +33,8 @@ import http.server, json, os, sys, urllib.parse
 args = sys.argv[1:]
 opts = dict(a[2:].split("=", 1) for a in args if a.startswith("--") and "=" in a)
 token = os.environ.get("JUPYTER_TOKEN", "")
+if os.geteuid() == 0 and "--allow-root" not in args:  # as the real one does
+    sys.exit("[C ServerApp] Running as root is not recommended. Use --allow-root to bypass.")
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "started.json"), "w") as fh:
     json.dump({{"args": args, "cwd": os.getcwd(), "token_set": bool(token)}}, fh)
 
