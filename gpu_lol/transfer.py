@@ -293,9 +293,7 @@ class Transfer:
         self.remote_arg = _rsync_host(self.ep.alias) + ":" + remote_rsync_path(self.ep.workdir, remote_path)
         self.marker = new_marker()
         self.excludes = excludes
-        self.local_arg = str(local) + ("/" if str(local) != "/" and self._local_slash else "")
-
-    _local_slash = False
+        self.local_arg = str(local)  # the caller adds rsync's trailing slash where it means "into"
 
     def argv(self, *extra: str) -> list[str]:
         from gpu_lol import remote
@@ -469,8 +467,8 @@ def pull(target, remote_path: str, local: str | None, *, dry_run: bool = False, 
     if not dest.parent.is_dir() and not dest.is_dir():
         raise UsageError(f"{dest.parent} does not exist here", "create it first, or pick another LOCAL")
     transfer = Transfer(target, "pull", dest, remote_path, excludes=excludes)
-    transfer._local_slash = slash and not dest.is_symlink()
-    transfer.local_arg = str(dest) + ("/" if transfer._local_slash and str(dest) != "/" else "")
+    if slash and not dest.is_symlink() and str(dest) != "/":
+        transfer.local_arg = str(dest) + "/"
     problem = _local_symlink_problem(transfer, remote_path)
     if problem:
         raise UsageError(problem, "pull into the real directory (pass it as LOCAL), or remove the link first")
