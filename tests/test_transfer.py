@@ -483,3 +483,12 @@ def test_pull_on_a_terminal_asks_before_overwriting_a_newer_file(setup, gpu_lol_
     code, text = _on_a_terminal([*gpu_lol_exe, "pull", "box", "outputs"], b"Overwrite them?", b"y\n")
     assert code == 0, text
     assert mine.read_text() == '{"loss": 0.1}\n'
+
+
+def test_pull_a_wildcard_is_expanded_by_the_remote_rsync(setup):
+    """With --secluded-args the remote rsync (not a shell) expands wildcards."""
+    target, workdir, repo = setup
+    (workdir / "outputs" / "b.pt").write_bytes(b"b")
+    (workdir / "outputs" / "c.pt").write_bytes(b"c")
+    transfer.pull(target, "outputs/*.pt", None, progress=False)
+    assert sorted(p.name for p in (repo / "outputs").iterdir()) == ["b.pt", "c.pt"]
