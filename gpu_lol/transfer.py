@@ -609,10 +609,11 @@ def new_files_since_launch(target, *, timeout: float = 30) -> NewFiles:
     wd = remote.shell_path(ep.workdir)
     prune = " -o ".join(f"-name {shlex.quote(n)}" for n in (".git", remote.HOST_META_DIR, "__pycache__", PARTIAL_DIR))
     script = (f"cd {wd} 2>/dev/null || exit 3\n"
-              f"touch -d @{since} /tmp/gpu-lol-since.$$ 2>/dev/null || exit 4\n"
-              f"find . \\( {prune} \\) -prune -o -type f -newer /tmp/gpu-lol-since.$$ -print0 2>/dev/null"
+              'ref=$(mktemp 2>/dev/null) || exit 4\n'
+              f'touch -d @{since} "$ref" 2>/dev/null || {{ rm -f "$ref"; exit 4; }}\n'
+              f'find . \\( {prune} \\) -prune -o -type f -newer "$ref" -print0 2>/dev/null'
               f" | head -z -n {NEW_FILES_LIMIT + 1} | xargs -0 -r stat -c '%s %n' 2>/dev/null\n"
-              "rm -f /tmp/gpu-lol-since.$$\n")
+              'rm -f "$ref"\n')
     try:
         result = remote.capture(target, script, cd="skip", login=False, timeout=timeout, connect_timeout=5)
     except OperationError as exc:
