@@ -503,9 +503,9 @@ def up_host(repo: Path, spec: EnvironmentSpec, host: str, *, identity: str | Non
         elif confirm(f"{text}. Set it up anyway?", default=False):
             pass
         else:
-            raise OperationError(text, f"`{retry_command(repo, where, name=name, identity=identity, workdir=given_workdir)}"
-                                       " --yes` sets it up anyway; or set workload_type: cpu in "
-                                       ".gpu-lol.yaml for a machine without a GPU")
+            raise OperationError(text, "pass --yes to set it up anyway: `"
+                                       f"{retry_command(repo, where, name=name, identity=identity, workdir=given_workdir)}"
+                                       " --yes`; or set workload_type: cpu in .gpu-lol.yaml for a machine without a GPU")
     meta = remote.host_meta_dir(workdir)
     mk = remote.capture(target, f"mkdir -p -- {remote.shell_path(meta)}", cd="skip", login=False)
     if mk.returncode != 0:

@@ -244,8 +244,10 @@ def _start_script(target: Target, wait_s: int) -> str:
         f"log={sd}/jupyter.log",
         # setsid + nohup: the server leaves the SSH session's process group and survives it.
         "if command -v setsid >/dev/null 2>&1; then detach=setsid; else detach=; fi",
+        # Cloud GPU containers often log in as root, which Jupyter refuses without --allow-root.
+        "if [ \"$(id -u)\" = 0 ]; then as_root=--allow-root; else as_root=; fi",
         f"$detach nohup {JUPYTER} --no-browser --ip=127.0.0.1 --port=\"$port\" --ServerApp.port_retries=0 "
-        "--ServerApp.root_dir=\"$PWD\" > \"$log\" 2>&1 < /dev/null &",
+        "--ServerApp.root_dir=\"$PWD\" $as_root > \"$log\" 2>&1 < /dev/null &",
         "pid=$!",
         "i=0",
         f"while [ $i -lt {int(wait_s * 4)} ]; do",

@@ -48,10 +48,13 @@ def probe_stdin(workdir: str | None = None, files: dict[str, list] | None = None
 
 
 # The interpreter the probe runs under on a machine: the login environment's python3 (the host's
-# virtualenv is active by then), falling back to python.
-REMOTE_PYTHON = ("if command -v python3 >/dev/null 2>&1; then exec python3 -; "
-                 "elif command -v python >/dev/null 2>&1; then exec python -; "
-                 "else echo 'gpu-lol: no python3 on this machine' >&2; exit 127; fi")
+# virtualenv is active by then), falling back to python and /usr/bin/python3. Each is run first
+# (`-c` reads nothing from stdin, which holds the probe): `command -v` also finds a pyenv shim
+# for a Python that is not installed, which would fail with "pyenv: python3: command not found".
+REMOTE_PYTHON = ("for p in python3 python /usr/bin/python3; do "
+                 "if command -v \"$p\" >/dev/null 2>&1 && \"$p\" -c 'import sys' >/dev/null 2>&1; then "
+                 "exec \"$p\" -; fi; done; "
+                 "echo 'gpu-lol: no working python3 on this machine' >&2; exit 127")
 PROBE_TIMEOUT_S = 300
 
 

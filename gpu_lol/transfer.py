@@ -74,6 +74,8 @@ def _clean_ssh_main(argv: list[str]) -> int:
     found = False
     try:
         while True:
+            if found and _splice_rest(source, sink):
+                break
             chunk = os.read(source, 1 << 16)
             if not chunk:
                 break
@@ -98,6 +100,19 @@ def _clean_ssh_main(argv: list[str]) -> int:
     finally:
         proc.stdout.close()
     return proc.wait()
+
+
+def _splice_rest(source: int, sink: int) -> bool:
+    """Copy the rest of the stream in the kernel (Linux ``splice``); False where it cannot."""
+    splice = getattr(os, "splice", None)
+    if splice is None:
+        return False
+    try:
+        while splice(source, sink, 1 << 20):
+            pass
+    except OSError:
+        return False
+    return True
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -278,9 +293,7 @@ class Transfer:
         self.remote_arg = _rsync_host(self.ep.alias) + ":" + remote_rsync_path(self.ep.workdir, remote_path)
         self.marker = new_marker()
         self.excludes = excludes
-        self.local_arg = str(local) + ("/" if str(local) != "/" and self._local_slash else "")
-
-    _local_slash = False
+        self.local_arg = str(local)  # the caller adds rsync's trailing slash where it means "into"
 
     def argv(self, *extra: str) -> list[str]:
         from gpu_lol import remote
@@ -454,8 +467,8 @@ def pull(target, remote_path: str, local: str | None, *, dry_run: bool = False, 
     if not dest.parent.is_dir() and not dest.is_dir():
         raise UsageError(f"{dest.parent} does not exist here", "create it first, or pick another LOCAL")
     transfer = Transfer(target, "pull", dest, remote_path, excludes=excludes)
-    transfer._local_slash = slash and not dest.is_symlink()
-    transfer.local_arg = str(dest) + ("/" if transfer._local_slash and str(dest) != "/" else "")
+    if slash and not dest.is_symlink() and str(dest) != "/":
+        transfer.local_arg = str(dest) + "/"
     problem = _local_symlink_problem(transfer, remote_path)
     if problem:
         raise UsageError(problem, "pull into the real directory (pass it as LOCAL), or remove the link first")
@@ -596,10 +609,11 @@ def new_files_since_launch(target, *, timeout: float = 30) -> NewFiles:
     wd = remote.shell_path(ep.workdir)
     prune = " -o ".join(f"-name {shlex.quote(n)}" for n in (".git", remote.HOST_META_DIR, "__pycache__", PARTIAL_DIR))
     script = (f"cd {wd} 2>/dev/null || exit 3\n"
-              f"touch -d @{since} /tmp/gpu-lol-since.$$ 2>/dev/null || exit 4\n"
-              f"find . \\( {prune} \\) -prune -o -type f -newer /tmp/gpu-lol-since.$$ -print0 2>/dev/null"
+              'ref=$(mktemp 2>/dev/null) || exit 4\n'
+              f'touch -d @{since} "$ref" 2>/dev/null || {{ rm -f "$ref"; exit 4; }}\n'
+              f'find . \\( {prune} \\) -prune -o -type f -newer "$ref" -print0 2>/dev/null'
               f" | head -z -n {NEW_FILES_LIMIT + 1} | xargs -0 -r stat -c '%s %n' 2>/dev/null\n"
-              "rm -f /tmp/gpu-lol-since.$$\n")
+              'rm -f "$ref"\n')
     try:
         result = remote.capture(target, script, cd="skip", login=False, timeout=timeout, connect_timeout=5)
     except OperationError as exc:

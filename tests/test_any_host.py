@@ -250,3 +250,18 @@ def test_retry_command_quotes_and_keeps_flags(tmp_path, monkeypatch):
     text = hosts.retry_command(tmp_path, "me@box:2222", name="box", identity="/keys/my key", workdir="~/w")
     assert text == "gpu-lol up --host me@box:2222 --name box --identity '/keys/my key' --workdir '~/w'"
     assert sys.executable  # the interpreter running the tests is irrelevant to the command
+
+
+def test_probe_interpreter_skips_a_broken_shim(tmp_path):
+    """The probe's launcher line, run by a real bash: a python3 shim that fails is passed over."""
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    (shims / "python3").write_text('#!/bin/sh\necho "pyenv: python3: command not found" >&2\nexit 127\n')
+    (shims / "python3").chmod(0o755)
+    (shims / "python").symlink_to(shims / "python3")
+    if not Path("/usr/bin/python3").exists():
+        pytest.skip("no /usr/bin/python3")
+    out = subprocess.run(["bash", "-c", probe_facts.REMOTE_PYTHON], input="import sys; print('ran', sys.executable)\n",
+                         capture_output=True, text=True, env={"PATH": f"{shims}:/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ran ") and str(shims) not in out.stdout

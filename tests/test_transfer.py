@@ -417,3 +417,78 @@ def test_cluster_teardown_lists_new_files_over_its_generated_config(sshd_server,
         assert "is stopped" in capsys.readouterr().err
     finally:
         remote.close(target)
+
+
+def _read_until(fd: int, needle: bytes, timeout: float = 30) -> bytes:
+    import select
+
+    data = b""
+    deadline = time.monotonic() + timeout
+    while needle not in data and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def _on_a_terminal(argv: list[str], needle: bytes, answer: bytes) -> tuple[int, bytes]:
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=os.environ.copy(),
+                            start_new_session=True)
+    os.close(slave)
+    try:
+        seen = _read_until(master, needle)
+        assert needle in seen, seen
+        os.write(master, answer)
+        rest = _read_until(master, b"\x00", timeout=20)  # everything until it exits
+        return proc.wait(timeout=30), seen + rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+
+
+def test_down_on_a_terminal_asks_and_no_keeps_everything(sshd_server, remote_tmp, tmp_path, gpu_lol_exe):  # noqa: F811
+    workdir = remote_tmp / "w"
+    (workdir / ".gpu-lol").mkdir(parents=True)
+    (workdir / ".gpu-lol" / "target.json").write_text('{"name": "box"}\n')
+    target = make_target(sshd_server, workdir, tmp_path, created_at=time.time() - 60)
+    (workdir / "outputs").mkdir()
+    (workdir / "outputs" / "final.ckpt").write_bytes(b"w" * 10)
+    try:
+        code, text = _on_a_terminal([*gpu_lol_exe, "down", "box", "--purge"], b"delete the new files", b"n\n")
+        assert code == 1 and b"outputs/final.ckpt" in text and b"Cancelled" in text
+        assert (workdir / "outputs" / "final.ckpt").exists() and state.load("box") is not None
+    finally:
+        remote.close(target)
+
+
+def test_pull_on_a_terminal_asks_before_overwriting_a_newer_file(setup, gpu_lol_exe):
+    target, _, repo = setup
+    (repo / "outputs").mkdir()
+    mine = repo / "outputs" / "metrics.json"
+    mine.write_text("mine\n")
+    future = time.time() + 3600
+    os.utime(mine, (future, future))
+    code, text = _on_a_terminal([*gpu_lol_exe, "pull", "box", "outputs"], b"Overwrite them?", b"n\n")
+    assert code == 1 and b"metrics.json" in text and mine.read_text() == "mine\n"
+    code, text = _on_a_terminal([*gpu_lol_exe, "pull", "box", "outputs"], b"Overwrite them?", b"y\n")
+    assert code == 0, text
+    assert mine.read_text() == '{"loss": 0.1}\n'
+
+
+def test_pull_a_wildcard_is_expanded_by_the_remote_rsync(setup):
+    """With --secluded-args the remote rsync (not a shell) expands wildcards."""
+    target, workdir, repo = setup
+    (workdir / "outputs" / "b.pt").write_bytes(b"b")
+    (workdir / "outputs" / "c.pt").write_bytes(b"c")
+    transfer.pull(target, "outputs/*.pt", None, progress=False)
+    assert sorted(p.name for p in (repo / "outputs").iterdir()) == ["b.pt", "c.pt"]

@@ -71,6 +71,7 @@ def pull_command(words: tuple[str, ...], dry_run: bool, force: bool, excludes: t
       gpu-lol pull mybox ckpt/last.pt .    -> ./last.pt
       gpu-lol pull outputs/ ~/runs/r1      -> what is inside outputs/ into ~/runs/r1
       gpu-lol pull -n outputs              what would be copied
+
     Resumable (run it again after an interruption); never deletes; a file here that is newer
     than the incoming one is overwritten only after a confirmation or --force.
     """
@@ -94,6 +95,7 @@ def push_command(words: tuple[str, ...], dry_run: bool, force: bool, excludes: t
       gpu-lol push data/train.csv          -> <workdir>/data/train.csv
       gpu-lol push ~/datasets/imgs data/   -> <workdir>/data/imgs
       gpu-lol push mybox weights.pt /scratch/
+
     Resumable; never deletes; a remote file newer than the local one is overwritten only after a
     confirmation or --force.
     """
