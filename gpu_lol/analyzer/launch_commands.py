@@ -463,6 +463,7 @@ def commands_from_shell_lines(lines: list[str], file: str, origin: str,
     """Commands in shell text (a script, a README code block, a Makefile recipe)."""
     variables = dict(variables or {})
     found: list[Command] = []
+    hosted_key: str | None = None  # a hosted-model API key this block sets (README quick starts)
     for lineno, text in _logical_lines(lines):
         stripped = text.strip()
         if not stripped or stripped.startswith("#"):
@@ -471,6 +472,9 @@ def commands_from_shell_lines(lines: list[str], file: str, origin: str,
             stripped = stripped[2:]
         elif stripped.startswith(">>> ") or stripped.startswith("In ["):
             continue
+        key = _HOSTED_KEY_RE.match(stripped)
+        if key:
+            hosted_key = key.group(1)
         assign = _ASSIGN_RE.match(stripped)
         if assign and " " not in assign.group(2).strip().strip("'\"") and not re.search(r"\s(python|torchrun)", stripped):
             variables[assign.group(1)] = _substitute(assign.group(2).strip().strip("'\""), variables)
@@ -485,8 +489,26 @@ def commands_from_shell_lines(lines: list[str], file: str, origin: str,
                 continue
             command = interpret(tokens, Evidence(file, lineno, part), origin, scripts=scripts)
             if command is not None:
+                if hosted_key and origin == "readme" and command.launcher == "python" \
+                        and command.role not in ("training", "test", "setup") and _no_local_model(command):
+                    # `export OPENAI_API_KEY=…` then `tool --outputs x.json`: the one thing the quick start
+                    # asks for is a hosted model's key, and the command names no model to run here
+                    command.role = "hosted"
+                    command.role_reason = f"the README sets {hosted_key} for it (a hosted model API) and it names no local model"
                 found.append(command)
     return found
+
+
+# A hosted model provider's API key (HF_TOKEN is not one: it downloads gated weights).
+_HOSTED_KEY_RE = re.compile(r"^(?:export\s+|set\s+|\$env:)?((?:OPENAI|AZURE_OPENAI|ANTHROPIC|GROQ|TOGETHER|MISTRAL|COHERE|"
+                            r"GEMINI|GOOGLE|REPLICATE|FIREWORKS|DEEPSEEK|OPENROUTER|PERPLEXITY|XAI)_API_KEY)\s*=")
+
+
+def _no_local_model(cmd: Command) -> bool:
+    from gpu_lol.analyzer.python_signals import is_hosted_model_id
+
+    found = model_arg(cmd)
+    return found is None or is_hosted_model_id(found[1])
 
 
 def readme_code_lines(text: str, python: bool | None = None) -> list[tuple[int, str]]:

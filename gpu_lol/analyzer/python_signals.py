@@ -90,6 +90,10 @@ HOSTED_MODULES = frozenset({
     "langchain_community", "langchain_huggingface", "huggingface_hub", "smolagents", "replicate", "fireworks",
     "llama_index", "dspy", "instructor", "autogen", "crewai", "agents",
 })
+# Keyword arguments that name the model a client talks to, and the callee names of clients/agents
+# (not tokenizer helpers such as tiktoken's encoding_for_model).
+_HOSTED_ID_KWARGS = ("model", "model_name", "model_id", "id", "llm_model", "deployment_name")
+_CLIENT_NAME_RE = re.compile(r"(Client|Chat|LLM|Model|Agent|Completion|Provider)s?$|^(Chat|LLM|Agent)")
 _LOCAL_URL_RE = re.compile(r"localhost|127\.0\.0\.1|0\.0\.0\.0|\[::1\]")
 # Ids of models only served through an API (never weights to download).
 HOSTED_MODEL_RE = re.compile(
@@ -415,6 +419,14 @@ class _Visitor(ast.NodeVisitor):
                 sig.model_ids.append((stem, self.ev(node), 0.8))
         elif name in ("load", "load_state_dict") and low_recv in ("torch",):
             sig.loads_model.append(self.ev(node))
+        elif name == "load" and low_recv == "torch.hub":
+            # torch.hub.load("owner/repo", "entry"): downloads a pretrained model to run
+            sig.loads_model.append(self.ev(node))
+        elif _true(kwargs.get("pretrained")) and re.search(r"model|net|former|vit|resnet|huge|large|base|small",
+                                                           name.lower()):
+            # a model builder asked for its released weights (imagebind_huge(pretrained=True)):
+            # the code runs a pretrained model rather than one it trains from scratch
+            sig.loads_model.append(self.ev(node))
         elif name in ("load_pretrained_model", "load_model", "load_checkpoint", "from_checkpoint",
                       "load_from_checkpoint", "build_model", "create_model", "load_state_dict_from_url"):
             sig.loads_model.append(self.ev(node))
@@ -462,6 +474,11 @@ class _Visitor(ast.NodeVisitor):
                                                                         _const_str(kwargs.get("service_name")) or ""):
             hosted = True
         elif name == "create" and re.search(r"(chat\.)?completions$|messages$|responses$", receiver) and imports_hosted:
+            hosted = True
+        elif _CLIENT_NAME_RE.search(name) and any(
+                is_hosted_model_id(self._const_or_constant(kwargs[k]) or "") for k in _HOSTED_ID_KWARGS if k in kwargs):
+            # a client constructed with a model only an API serves (OpenAIChatCompletionClient(model="gpt-4.1"),
+            # OpenAIChat(id="gpt-4o")): whatever library wraps it, no weights of that model exist to run here
             hosted = True
         if not hosted:
             return False
