@@ -260,6 +260,10 @@ def _decide_one(index: FileIndex, found: Findings, overrides: dict[str, Any], fo
     if params_b is None and stated_size and "model" not in overrides:
         params_b = stated_size[0]
         reasoning.append(f"model size: {params_b:g}B parameters, as the README states — {stated_size[1]}")
+    named = found.readme.named_size(choice.name) if workload != "cpu" and params_b is None else None
+    if named and "model" not in overrides:
+        params_b = named[0]
+        reasoning.append(f"model size: {params_b:g}B parameters, the size the README gives {choice.name} — {named[1]}")
     if "model" in overrides:
         reasoning.append(f"model: {model_name} ({params_b}B) (set in .gpu-lol.yaml)")
     elif workload != "cpu":
@@ -299,7 +303,10 @@ def _decide_one(index: FileIndex, found: Findings, overrides: dict[str, Any], fo
                                resolve=resolve, package_names=package_names)
     for note in par.notes:
         warnings.append(note)
-    required = [h for h in found.readme.required_hardware if "/" not in h[2].file]
+    # a statement made for the other phase ("Finetuning: 8x RTX 3090" in an inference repo) is not this path's
+    other = "inference" if workload == "training" else "training"
+    required = [h for h in found.readme.required_hardware if "/" not in h[2].file
+                and found.readme.required_phase.get((h[2].file, h[2].line)) != other]
     if par.count is None and workload != "cpu" and required:
         count, gb, ev = required[0]
         par.count = count

@@ -49,7 +49,7 @@ MODEL_ARG_KEYS = (
     "model_name_or_path", "base_model", "model_name", "model", "model_id", "model_path",
     "pretrained_model_name_or_path", "pretrained_model", "hf_model", "model_type_or_path",
     "base_model_name_or_path", "model_dir", "ckpt_name", "policy_model", "actor_model_name_or_path",
-    "model_name_or_id", "llm", "llm_model", "pretrained", "ckpt_dir", "model_size", "model_version",
+    "model_name_or_id", "llm", "llm_model", "pretrained", "from_pretrained", "ckpt_dir", "model_size", "model_version",
     "model_path_or_name", "weights", "cfg", "ckpt_path", "checkpoint_path", "checkpoint", "hf_ckpt_path",
     "name",
 )
@@ -844,6 +844,14 @@ def linked_notebooks(index: FileIndex) -> list[str]:
 
 def model_arg(cmd: Command) -> tuple[str, str] | None:
     """(key, value) of the model argument of a command, if it names one."""
+    packed = cmd.args.get("model_args")
+    if isinstance(packed, str):
+        # evaluation harnesses take the model as `--model hf --model_args pretrained=ID,dtype=…`:
+        # the backend name in --model is not the model, the packed `pretrained=` is
+        for part in packed.split(","):
+            key, _, value = part.partition("=")
+            if key.strip() in ("pretrained", "model", "model_name", "model_path", "path") and value.strip("'\" /"):
+                return "model_args", value.strip().strip("'\"").rstrip("/")
     for key in MODEL_ARG_KEYS:
         value = cmd.args.get(key)
         if isinstance(value, str) and value.strip("/"):

@@ -124,6 +124,7 @@ class FileSignals:
     loads_model: list[Evidence] = field(default_factory=list)
     model_ids: list[tuple[str, Evidence, float]] = field(default_factory=list)  # (id, ev, strength)
     quant4: list[Evidence] = field(default_factory=list)
+    quant4_optin: list[tuple[str, Evidence]] = field(default_factory=list)  # (CLI flag, 4-bit load it guards)
     quant8: list[Evidence] = field(default_factory=list)
     quant_prequant: list[Evidence] = field(default_factory=list)  # GPTQ/AWQ/GGUF loading
     peft: list[Evidence] = field(default_factory=list)
@@ -148,6 +149,19 @@ class FileSignals:
     def hosted_only(self) -> bool:
         """Calls hosted models and runs none locally."""
         return bool(self.hosted) and not self.local_model_use
+
+
+def _optin_quant_flag(test: ast.AST) -> str | None:
+    """The option name when an ``if`` tests a parsed CLI option about quantization (``args.quant``,
+    ``opt.load_in_4bit``, ``args.bits == 4``)."""
+    node = test.left if isinstance(test, ast.Compare) else test
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
+            node.value.id in ("args", "opt", "opts", "options", "cfg", "config", "flags", "script_args") and \
+            re.search(r"quant|4bit|int4|bits", node.attr, re.I):
+        return node.attr
+    if isinstance(node, ast.Name) and re.search(r"quant|4bit|int4", node.id, re.I):
+        return node.id  # `if QUANT_ENABLED:` (a setting read from the environment)
+    return None
 
 
 def _call_name(func: ast.AST) -> tuple[str, str]:
@@ -236,6 +250,20 @@ class _Visitor(ast.NodeVisitor):
         test = node.test
         if (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"):
             self.sig.is_entry = True
+        flag = _optin_quant_flag(test)
+        if flag:
+            # `if args.quant: …load_in_4bit=True…`: a 4-bit load the user opts into with a flag; it
+            # describes the main path only when its command passes that flag
+            before = len(self.sig.quant4)
+            self.visit(test)
+            for stmt in node.body:
+                self.visit(stmt)
+            moved = self.sig.quant4[before:]
+            del self.sig.quant4[before:]
+            self.sig.quant4_optin.extend((flag, ev) for ev in moved)
+            for stmt in node.orelse:
+                self.visit(stmt)
+            return
         self.generic_visit(node)
 
     def visit_Import(self, node: ast.Import) -> None:
