@@ -128,3 +128,32 @@ def test_eval_harness_model_args_name_the_model(tmp_path):
     a = analyze(tmp_path, use_llm=False)
     assert a.spec.workload_type == "inference", text(a)
     assert a.spec.model.name == "EleutherAI/gpt-j-6B", text(a)
+
+
+def _small_vision_repo(root: Path, extra_import: str = "") -> None:
+    (root / "README.md").write_text("# SharpNet: image super-resolution\n\n## Quick inference\n\n```bash\n"
+                                    "python inference_sharpnet.py -i inputs -o results --face_enhance\n```\n")
+    (root / "requirements.txt").write_text("torch>=1.7\ntorchvision\nopencv-python\n")
+    (root / "inference_sharpnet.py").write_text(
+        f"import argparse\nimport torch\n{extra_import}\nfrom archs import SharpNet\n\n"
+        "def main():\n    p = argparse.ArgumentParser()\n    p.add_argument('-i')\n    p.add_argument('-o')\n"
+        "    p.add_argument('--face_enhance', action='store_true')\n    args = p.parse_args()\n"
+        "    model = SharpNet()\n    model.load_state_dict(torch.load('weights/sharpnet_x4.pth'))\n"
+        "    model.eval().cuda()\n\n\nif __name__ == '__main__':\n    main()\n")
+    (root / "archs.py").write_text("import torch.nn as nn\n\n\nclass SharpNet(nn.Module):\n    pass\n")
+
+
+def test_small_vision_inference_without_a_sized_model_gets_8_gb(tmp_path):
+    # no language model, diffusion pipeline or quantized load: a sub-1B restoration model, 8 GB
+    _small_vision_repo(tmp_path)
+    a = analyze(tmp_path, use_llm=False)
+    assert a.spec.workload_type == "inference", text(a)
+    assert a.spec.vram_required_gb == 8.0, text(a)
+    assert "small model" in text(a)
+
+
+def test_diffusion_code_keeps_the_general_inference_default(tmp_path):
+    _small_vision_repo(tmp_path, extra_import="from ldm.models.diffusion.ddim import DDIMSampler")
+    a = analyze(tmp_path, use_llm=False)
+    assert a.spec.workload_type == "inference", text(a)
+    assert a.spec.vram_required_gb == 12.0, text(a)
