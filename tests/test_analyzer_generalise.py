@@ -157,3 +157,25 @@ def test_diffusion_code_keeps_the_general_inference_default(tmp_path):
     a = analyze(tmp_path, use_llm=False)
     assert a.spec.workload_type == "inference", text(a)
     assert a.spec.vram_required_gb == 12.0, text(a)
+
+
+def test_a_gpu_count_in_a_pipeline_off_the_main_path_is_not_the_quick_starts(tmp_path):
+    # the README runs a 1.7B model from a ```python block; `gpus=8` in a data-generation pipeline
+    # elsewhere in the repo is another path's count
+    (tmp_path / "README.md").write_text(
+        "# SmallLM\n\n## Usage\n\n```python\nfrom transformers import AutoModelForCausalLM\n"
+        "model = AutoModelForCausalLM.from_pretrained(\"HuggingFaceTB/SmolLM2-1.7B-Instruct\").to(\"cuda\")\n"
+        "print(model.generate(None))\n```\n")
+    (tmp_path / "requirements.txt").write_text("torch\ntransformers\n")
+    (tmp_path / "local_inference.py").write_text(
+        "from transformers import AutoModelForCausalLM\n\nmodel = AutoModelForCausalLM.from_pretrained("
+        "'HuggingFaceTB/SmolLM2-1.7B-Instruct')\nprint(model.generate(None))\n")
+    pipes = tmp_path / "data" / "pipelines"
+    pipes.mkdir(parents=True)
+    (pipes / "summaries.py").write_text(
+        "from distilabel.steps import StepResources\nfrom distilabel.models import vLLM\n\n"
+        "if __name__ == '__main__':\n    llm = vLLM(model='Qwen/Qwen2.5-72B-Instruct')\n"
+        "    res = StepResources(gpus=8)\n")
+    a = analyze(tmp_path, use_llm=False)
+    assert a.spec.workload_type == "inference", text(a)
+    assert a.spec.gpu_count == 1, text(a)

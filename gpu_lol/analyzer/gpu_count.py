@@ -121,11 +121,14 @@ def decide(*, workload: str, main_commands: list[Command], all_commands: list[Co
                 par.notes.append(f"GPU count {top} from {len(agreeing)} of the repo's {len(seen)} launch scripts "
                                  f"({agreeing[0].cite()}); the documented command sets none")
     if par.count is None:
-        own = (main.script or "").lstrip("./") if single else ""
+        # counts written in code belong to the main path too: with a README command, only the files it
+        # runs (a `gpus=8` in a data-generation pipeline elsewhere is not the quick start's count)
+        documented = main is not None and main.readme_rank is not None
+        owns = {(c.script or "").lstrip("./") for c in ordered if c.script} if documented else set()
         for sig in signals:
             if sig.weight == 0 or not (sig.is_entry or sig.is_notebook):
                 continue
-            if single and not (sig.file == own or sig.file.endswith("/" + own)):
+            if documented and not any(own and (sig.file == own or sig.file.endswith("/" + own)) for own in owns):
                 continue
             for n, ev in sig.gpu_counts:
                 par.count = min(n, MAX_GPUS)
