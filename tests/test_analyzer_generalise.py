@@ -179,3 +179,33 @@ def test_a_gpu_count_in_a_pipeline_off_the_main_path_is_not_the_quick_starts(tmp
     a = analyze(tmp_path, use_llm=False)
     assert a.spec.workload_type == "inference", text(a)
     assert a.spec.gpu_count == 1, text(a)
+
+
+def _rag_repo(root: Path, block: str) -> None:
+    (root / "README.md").write_text("# ragkit\n\nA data framework for LLM apps.\n\n## Example usage\n\n"
+                                    "```python\n" + block + "```\n")
+    (root / "pyproject.toml").write_text('[project]\nname = "ragkit"\nversion = "0.1"\n'
+                                         'dependencies = ["torch", "transformers", "openai"]\n')
+    pkg = root / "ragkit" / "embeddings"
+    pkg.mkdir(parents=True)
+    (root / "ragkit" / "__init__.py").write_text("")
+    (pkg / "hf.py").write_text("from transformers import AutoModel\n\n\nclass HFEmbedding:\n"
+                               "    def __init__(self, name):\n        self.model = AutoModel.from_pretrained(name)\n")
+
+
+def test_python_example_that_sets_a_hosted_api_key_is_cpu(tmp_path):
+    _rag_repo(tmp_path, 'import os\n\nos.environ["OPENAI_API_KEY"] = "YOUR_KEY"\n\n'
+                        'from ragkit import VectorStoreIndex, SimpleDirectoryReader\n\n'
+                        'docs = SimpleDirectoryReader("data").load_data()\nindex = VectorStoreIndex.from_documents(docs)\n')
+    a = analyze(tmp_path, use_llm=False)
+    assert a.spec.workload_type == "cpu", text(a)
+    assert "OPENAI_API_KEY" in text(a)
+
+
+def test_python_example_with_a_hosted_key_that_loads_a_local_model_needs_a_gpu(tmp_path):
+    _rag_repo(tmp_path, 'import os\n\nos.environ["OPENAI_API_KEY"] = "YOUR_KEY"\n\n'
+                        'from transformers import AutoModelForCausalLM\n\n'
+                        'model = AutoModelForCausalLM.from_pretrained("Qwen/Qwen2.5-7B-Instruct")\n')
+    a = analyze(tmp_path, use_llm=False)
+    assert a.spec.workload_type == "inference", text(a)
+    assert a.spec.gpu_count == 1

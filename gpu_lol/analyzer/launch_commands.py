@@ -501,7 +501,12 @@ def commands_from_shell_lines(lines: list[str], file: str, origin: str,
 
 # A hosted model provider's API key (HF_TOKEN is not one: it downloads gated weights).
 _HOSTED_KEY_RE = re.compile(r"^(?:export\s+|set\s+|\$env:)?((?:OPENAI|AZURE_OPENAI|ANTHROPIC|GROQ|TOGETHER|MISTRAL|COHERE|"
-                            r"GEMINI|GOOGLE|REPLICATE|FIREWORKS|DEEPSEEK|OPENROUTER|PERPLEXITY|XAI)_API_KEY)\s*=")
+                            r"GEMINI|GOOGLE|REPLICATE|FIREWORKS|DEEPSEEK|OPENROUTER|PERPLEXITY|XAI)_API_(?:KEY|TOKEN))\s*=")
+
+
+_PY_HOSTED_KEY_RE = re.compile(r"os\.environ(?:\[\s*|\.setdefault\(\s*)[\"']((?:OPENAI|AZURE_OPENAI|ANTHROPIC|GROQ|"
+                               r"TOGETHER|MISTRAL|COHERE|GEMINI|GOOGLE|REPLICATE|FIREWORKS|DEEPSEEK|OPENROUTER|"
+                               r"PERPLEXITY|XAI)_API_(?:KEY|TOKEN))[\"']")
 
 
 def _no_local_model(cmd: Command) -> bool:
@@ -624,6 +629,13 @@ def _readme_python_commands(rel: str, text: str) -> list[Command]:
                       block_signals=sig)
         if sig.hosted_only:
             cmd.role, cmd.role_reason = "hosted", "README Python example calls a hosted model API"
+            out.append(cmd)
+            continue
+        key = _PY_HOSTED_KEY_RE.search(code)
+        if key and not sig.local_model_use and not sig.serving:
+            # `os.environ["OPENAI_API_KEY"] = …` then a framework call: the example's model is the hosted
+            # one whose key it sets, and nothing in it loads or trains a model here
+            cmd.role, cmd.role_reason = "hosted", f"README Python example sets {key.group(1)} and runs no local model"
             out.append(cmd)
             continue
         if sig.training_strength >= 2 and sig.training_strength >= sig.inference_strength:
