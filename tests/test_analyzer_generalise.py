@@ -209,3 +209,22 @@ def test_python_example_with_a_hosted_key_that_loads_a_local_model_needs_a_gpu(t
     a = analyze(tmp_path, use_llm=False)
     assert a.spec.workload_type == "inference", text(a)
     assert a.spec.gpu_count == 1
+
+
+def test_usage_section_starts_the_main_path_not_a_hub_snippet_above_it(tmp_path):
+    # a one-line torch.hub snippet under the model-zoo table is an aside; the README's "Usage"
+    # section, whose first command trains, is the path a user follows
+    (tmp_path / "README.md").write_text(
+        "# DetNet\n\n## Model zoo\n\n| name | box AP |\n| --- | --- |\n| R50 | 42.0 |\n\n"
+        "The models are also on torch hub:\n```python\n"
+        "model = torch.hub.load('acme/detnet:main', 'detnet_r50', pretrained=True)\n```\n\n"
+        "# Usage\n\n## Training\n\n```\npython train.py --coco_path /path/to/coco\n```\n")
+    (tmp_path / "requirements.txt").write_text("torch\ntorchvision\n")
+    (tmp_path / "train.py").write_text(
+        "import argparse\nimport torch\n\n\ndef main():\n    p = argparse.ArgumentParser()\n"
+        "    p.add_argument('--coco_path')\n    args = p.parse_args()\n    model = torch.nn.Linear(4, 4).cuda()\n"
+        "    opt = torch.optim.AdamW(model.parameters())\n    loss = model(torch.randn(2, 4).cuda()).sum()\n"
+        "    loss.backward()\n    opt.step()\n\n\nif __name__ == '__main__':\n    main()\n")
+    a = analyze(tmp_path, use_llm=False)
+    assert a.spec.workload_type == "training", text(a)
+    assert a.spec.gpu_count == 1

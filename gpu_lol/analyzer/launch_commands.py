@@ -74,6 +74,7 @@ class Command:
     readme_rank: int | None = None  # order among the root README's commands (0 = first)
     block_signals: object | None = None  # a README ```python example's FileSignals
     section: str = ""  # the root README heading the command sits under
+    in_usage: bool = False  # at or after the root README's first usage / quick-start heading
 
     def flag(self, *keys: str) -> bool:
         """Whether any of these options is on (`--x`, `--x True`, `x=true`, `--x 1`)."""
@@ -546,6 +547,9 @@ def readme_code_lines(text: str, python: bool | None = None) -> list[tuple[int, 
 
 _HEADING_RE = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
 # README sections whose commands are alternatives to the quick start (not the main path)
+USAGE_SECTION_RE = re.compile(
+    r"\busage\b|quick\s*-?\s*start|getting\s+started|get\s+started|how\s+to\s+(?:use|run)|\bdemo\b|"
+    r"\binference\b|\brun(?:ning)?\s+(?:the\s+)?(?:model|code|demo)|使用|快速开始", re.I)
 ALT_SECTION_RE = re.compile(
     r"reproduc|replicat|benchmark|evaluat|ablation|experiment|multi-?node|cluster|slurm|pre-?train(?:ing)?\s+from|"
     r"distill|scaling|复现|评测", re.I)
@@ -580,7 +584,10 @@ def main_command(commands: list[Command]) -> Command | None:
     if ranked and ranked[0].readme_rank < 0:
         return ranked[0]  # a path the user chose (`--path N`) is the main one
     plain = [c for c in ranked if not ALT_SECTION_RE.search(c.section)]
-    return (plain or ranked or [None])[0]
+    # where the README has a Usage / Quick start / Getting started section, the path starts there: a
+    # one-line hub snippet under the model-zoo table above it is an aside
+    usage = [c for c in plain if c.in_usage]
+    return (usage or plain or ranked or [None])[0]
 
 
 def _readme_variables(index: FileIndex) -> dict[str, str]:
@@ -791,8 +798,10 @@ def collect(index: FileIndex) -> list[Command]:
         if f.depth == 0:
             cmds = sorted(cmds + _readme_python_commands(f.rel, text), key=lambda c: c.evidence.line or 0)
             headings = _headings(text)
+            usage_line = next((n for n, title in headings if USAGE_SECTION_RE.search(title)), None)
             for rank, c in enumerate(cmds):
                 c.section = _section_at(headings, c.evidence.line or 0)
+                c.in_usage = usage_line is not None and (c.evidence.line or 0) >= usage_line
                 c.main = True
                 c.readme_rank = rank if f.name.lower() in README_NAMES else rank + 1000
                 if c.script:
