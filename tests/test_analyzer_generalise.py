@@ -228,3 +228,28 @@ def test_usage_section_starts_the_main_path_not_a_hub_snippet_above_it(tmp_path)
     a = analyze(tmp_path, use_llm=False)
     assert a.spec.workload_type == "training", text(a)
     assert a.spec.gpu_count == 1
+
+
+def test_readme_that_only_evaluates_released_checkpoints_is_inference(tmp_path):
+    # the root README's commands all run `main.py --eval true --resume <release>`; training lives in
+    # TRAINING.md and the same main.py: an alternative path, not the README's
+    (tmp_path / "README.md").write_text(
+        "# ConvNet\n\n## Results and pre-trained models\n\n| model | acc |\n| --- | --- |\n| base | 85.8 |\n\n"
+        "## Evaluation\n\nSingle-GPU:\n```\npython main.py --model convnet_base --eval true \\\n"
+        "--resume https://example.com/convnet_base_1k_224.pth --data_path /path/to/imagenet\n```\n\n"
+        "## Training\n\nSee [TRAINING.md](TRAINING.md).\n")
+    (tmp_path / "TRAINING.md").write_text(
+        "# Training\n\n```\npython -m torch.distributed.launch --nproc_per_node=8 main.py --model convnet_base "
+        "--batch_size 128 --data_path /path/to/imagenet\n```\n")
+    (tmp_path / "requirements.txt").write_text("torch\ntorchvision\ntimm\n")
+    (tmp_path / "main.py").write_text(
+        "import argparse\nimport torch\n\n\ndef main():\n    p = argparse.ArgumentParser()\n"
+        "    p.add_argument('--eval', type=bool, default=False)\n    p.add_argument('--resume')\n"
+        "    args = p.parse_args()\n    model = torch.nn.Linear(4, 4).cuda()\n"
+        "    opt = torch.optim.AdamW(model.parameters())\n    for _ in range(10):\n"
+        "        loss = model(torch.randn(2, 4).cuda()).sum()\n        loss.backward()\n        opt.step()\n\n\n"
+        "if __name__ == '__main__':\n    main()\n")
+    a = analyze(tmp_path, use_llm=False)
+    assert a.spec.workload_type == "inference", text(a)
+    assert a.spec.gpu_count == 1, text(a)
+    assert "--eval" in text(a) or "no training command" in text(a)

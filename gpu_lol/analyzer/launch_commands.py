@@ -405,6 +405,12 @@ def _classify(cmd: Command) -> None:
             cmd.role, cmd.role_reason = "eval", f"{launcher} {cmd.script}"
         return
     script_role = role_of_script(cmd.script or "") if cmd.script else None
+    if script_role is None and launcher in ("python", "torchrun") and any(
+            truthy(cmd.args.get(k)) for k in ("eval", "evaluate", "eval_only", "test_only", "eval-only")) \
+            and not any(truthy(cmd.args.get(k)) for k in ("do_train", "train")):
+        # DeiT/ConvNeXt/DETR-style `main.py --eval true --resume <checkpoint>`: scores a released model
+        cmd.role, cmd.role_reason = "inference", f"runs {cmd.script} in evaluation mode (--eval)"
+        return
     if launcher in ("torchrun", "accelerate", "deepspeed"):
         if script_role in ("inference", "eval"):
             cmd.role, cmd.role_reason = script_role, f"{launcher} runs {cmd.script}"

@@ -145,6 +145,12 @@ def decide(*, needs_gpu: bool, commands: list[Command], signals: list[FileSignal
         return WorkloadDecision("inference", scores, evidence,
                                 f"the README's first command serves or runs a model ({main_first.evidence.cite()}); "
                                 "training code elsewhere is an alternative path")
+    readme_roles = {c.role for c in commands if c.readme_rank is not None and c.readme_rank < 1000 and c.weight > 0}
+    if main_first is not None and main_first.role == "inference" and infer >= 1.5 and "training" not in readme_roles:
+        # the root README runs models and never trains: training scripts and TRAINING.md are other paths
+        return WorkloadDecision("inference", scores, evidence,
+                                f"the README runs a model ({main_first.evidence.cite()}) and shows no training "
+                                "command; training code elsewhere is an alternative path")
     if train >= 2.0 and train >= TRAINING_SHARE * infer:
         return WorkloadDecision("training", scores, evidence, "training code and launch commands")
     if infer >= 1.5:
