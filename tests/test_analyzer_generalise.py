@@ -253,3 +253,25 @@ def test_readme_that_only_evaluates_released_checkpoints_is_inference(tmp_path):
     assert a.spec.workload_type == "inference", text(a)
     assert a.spec.gpu_count == 1, text(a)
     assert "--eval" in text(a) or "no training command" in text(a)
+
+
+def test_notebook_collection_takes_its_count_from_the_first_linked_notebook(tmp_path):
+    import json as _json
+
+    def nb(code: str) -> str:
+        return _json.dumps({"cells": [{"cell_type": "code", "source": code.splitlines(True), "metadata": {},
+                                       "outputs": [], "execution_count": None}],
+                            "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+    (tmp_path / "README.md").write_text(
+        "# TF examples\n\nA tutorial for beginners.\n\n- [Hello world](notebooks/0_hello.ipynb)\n"
+        "- [Linear regression](notebooks/1_linear.ipynb)\n- [Multi-GPU training](notebooks/6_multigpu.ipynb)\n")
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "0_hello.ipynb").write_text(nb("import tensorflow as tf\nprint(tf.constant('hi'))\n"))
+    (tmp_path / "notebooks" / "1_linear.ipynb").write_text(nb("import tensorflow as tf\nw = tf.Variable(0.0)\n"))
+    (tmp_path / "notebooks" / "6_multigpu.ipynb").write_text(
+        nb("import tensorflow as tf\nnum_gpus = 2\nmodel = tf.keras.Sequential()\nmodel.fit(x, y, epochs=3)\n"))
+    (tmp_path / "requirements.txt").write_text("tensorflow\n")
+    a = analyze(tmp_path, use_llm=False)
+    assert a.spec.workload_type == "interactive", text(a)
+    assert a.spec.gpu_count == 1, text(a)

@@ -298,9 +298,11 @@ def _decide_one(index: FileIndex, found: Findings, overrides: dict[str, Any], fo
             reasoning.append(f"method: {method} ({meth.reason})" + (f" — {_cite(meth.evidence)}" if meth.evidence else ""))
 
     # ---- parallelism and GPU count ----------------------------------------------------------
+    notebook_main = (found.linked_notebooks[:1] or None) if decision.notebook_centric and workload == "interactive" \
+        else None
     par = gpu_count_mod.decide(workload=workload, main_commands=main_cmds[:6], all_commands=found.commands,
                                configs=found.configs, referenced=referenced, signals=found.signals,
-                               resolve=resolve, package_names=package_names)
+                               resolve=resolve, package_names=package_names, main_files=notebook_main)
     for note in par.notes:
         warnings.append(note)
     # a statement made for the other phase ("Finetuning: 8x RTX 3090" in an inference repo) is not this path's
