@@ -554,8 +554,7 @@ def readme_code_lines(text: str, python: bool | None = None) -> list[tuple[int, 
 _HEADING_RE = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
 # README sections whose commands are alternatives to the quick start (not the main path)
 USAGE_SECTION_RE = re.compile(
-    r"\busage\b|quick\s*-?\s*start|getting\s+started|get\s+started|how\s+to\s+(?:use|run)|\bdemo\b|"
-    r"\binference\b|\brun(?:ning)?\s+(?:the\s+)?(?:model|code|demo)|使用|快速开始", re.I)
+    r"\busage\b|quick\s*-?\s*start|getting\s+started|get\s+started|how\s+to\s+(?:use|run)|使用|快速开始", re.I)
 ALT_SECTION_RE = re.compile(
     r"reproduc|replicat|benchmark|evaluat|ablation|experiment|multi-?node|cluster|slurm|pre-?train(?:ing)?\s+from|"
     r"distill|scaling|复现|评测", re.I)
