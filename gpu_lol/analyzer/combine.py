@@ -260,6 +260,10 @@ def _decide_one(index: FileIndex, found: Findings, overrides: dict[str, Any], fo
     if params_b is None and stated_size and "model" not in overrides:
         params_b = stated_size[0]
         reasoning.append(f"model size: {params_b:g}B parameters, as the README states — {stated_size[1]}")
+    named = found.readme.named_size(choice.name) if workload != "cpu" and params_b is None else None
+    if named and "model" not in overrides:
+        params_b = named[0]
+        reasoning.append(f"model size: {params_b:g}B parameters, the size the README gives {choice.name} — {named[1]}")
     if "model" in overrides:
         reasoning.append(f"model: {model_name} ({params_b}B) (set in .gpu-lol.yaml)")
     elif workload != "cpu":
@@ -294,12 +298,17 @@ def _decide_one(index: FileIndex, found: Findings, overrides: dict[str, Any], fo
             reasoning.append(f"method: {method} ({meth.reason})" + (f" — {_cite(meth.evidence)}" if meth.evidence else ""))
 
     # ---- parallelism and GPU count ----------------------------------------------------------
+    notebook_main = (found.linked_notebooks[:1] or None) if decision.notebook_centric and workload == "interactive" \
+        else None
     par = gpu_count_mod.decide(workload=workload, main_commands=main_cmds[:6], all_commands=found.commands,
                                configs=found.configs, referenced=referenced, signals=found.signals,
-                               resolve=resolve, package_names=package_names)
+                               resolve=resolve, package_names=package_names, main_files=notebook_main)
     for note in par.notes:
         warnings.append(note)
-    required = [h for h in found.readme.required_hardware if "/" not in h[2].file]
+    # a statement made for the other phase ("Finetuning: 8x RTX 3090" in an inference repo) is not this path's
+    other = "inference" if workload == "training" else "training"
+    required = [h for h in found.readme.required_hardware if "/" not in h[2].file
+                and found.readme.required_phase.get((h[2].file, h[2].line)) != other]
     if par.count is None and workload != "cpu" and required:
         count, gb, ev = required[0]
         par.count = count
@@ -332,7 +341,8 @@ def _decide_one(index: FileIndex, found: Findings, overrides: dict[str, Any], fo
         base_bits = meth.base_bits if method == meth.method else None
         need_for_count, stated_need, breakdown_line = _need_function(workload, facts, params_b, method, batch, seq,
                                                                      ckpt, par, found.readme, overrides, base_bits,
-                                                                     fused, model_name)
+                                                                     fused, model_name,
+                                                                     fallback=_fallback_need(workload, found, package_names))
         if breakdown_line:
             reasoning.append(breakdown_line)
         shardable = par.shardable or bool(explicit_count and explicit_count > 1)
@@ -660,10 +670,39 @@ def _shape_hints(cmds: list, referenced: list, signals: list) -> tuple[int | Non
     return batch, seq, ckpt
 
 
+# Code of latent-diffusion-class image generators (UNet + VAE + text encoder at 512 px and up).
+_DIFFUSION_MODULES = frozenset({"diffusers", "ldm", "sgm", "cldm", "k_diffusion", "taming", "comfy"})
+_LLM_LAUNCHERS = frozenset({"vllm", "tgi", "sglang", "ollama", "llamafactory", "axolotl", "litgpt", "torchtune"})
+SMALL_MODEL_NEED_GB = 8.0
+
+
+def _fallback_need(workload: str, found: Findings, package_names: set[str]) -> tuple[float, str]:
+    """The per-GPU need when no model could be sized, and why. Inference with no language model or
+    diffusion pipeline in sight (depth, super-resolution, face restoration, detection, TTS models of
+    well under 1B parameters) gets 8 GB, which such models fit in with room for large inputs; an
+    image-diffusion codebase or an LLM engine keeps the general default."""
+    default = guardrails.FALLBACK_NEED_GB.get(workload, 12.0)
+    if workload not in ("inference", "interactive"):
+        return default, ""
+    modules = set(package_names)
+    for sig in found.signals:
+        if sig.weight > 0:
+            modules |= sig.frameworks
+    if modules & _DIFFUSION_MODULES or modules & {"vllm", "sglang", "llama_cpp", "peft", "trl", "bitsandbytes"}:
+        return default, ""
+    if any(c.launcher in _LLM_LAUNCHERS for c in found.commands if c.weight > 0):
+        return default, ""
+    if any(sig.weight > 0 and (sig.quant4 or sig.quant8 or sig.quant_prequant) for sig in found.signals):
+        return default, ""
+    return SMALL_MODEL_NEED_GB, "no language model, diffusion pipeline or quantized load in the code: a small model"
+
+
 def _need_function(workload, facts, params_b, method, batch, seq, ckpt, par, readme, overrides, base_bits=None,
-                   fused=False, model_name=None):
+                   fused=False, model_name=None, fallback: tuple[float, str] | None = None):
     from gpu_lol import vram
     from gpu_lol.selection import HEADROOM
+
+    fallback_gb, fallback_why = fallback or (guardrails.FALLBACK_NEED_GB.get(workload, 12.0), "")
 
     floor = readme.vram_floor()
     line = ""
@@ -685,7 +724,7 @@ def _need_function(workload, facts, params_b, method, batch, seq, ckpt, par, rea
                              base_bits=base_bits, fused_loss=fused)
 
     def base_need(n: int) -> float:
-        return estimate(n).per_gpu_gb if sizeable else guardrails.FALLBACK_NEED_GB.get(workload, 12.0)
+        return estimate(n).per_gpu_gb if sizeable else fallback_gb
 
     table = readme.table_need(model_name, method, workload) if sizeable else None
 
@@ -729,7 +768,8 @@ def _need_function(workload, facts, params_b, method, batch, seq, ckpt, par, rea
         if est.assumptions:
             line += "; " + "; ".join(est.assumptions[:3])
     elif not fixed_need:
-        line = f"memory: {guardrails.FALLBACK_NEED_GB.get(workload, 12.0):.0f} GB default for {workload} (no model size known)"
+        line = f"memory: {fallback_gb:.0f} GB default for {workload} (no model size known" + \
+            (f"; {fallback_why})" if fallback_why else ")")
     if floor and not fixed_need:
         line += f"; README states a need of {floor[0]:g} GB — {floor[1]}"
     if table and not fixed_need:

@@ -76,7 +76,10 @@ def count_from_command(cmd: Command, configs: dict[str, ConfigFacts], resolve) -
 
 
 def decide(*, workload: str, main_commands: list[Command], all_commands: list[Command], configs: dict[str, ConfigFacts],
-           referenced: list[ConfigFacts], signals: list[FileSignals], resolve, package_names: set[str]) -> Parallelism:
+           referenced: list[ConfigFacts], signals: list[FileSignals], resolve, package_names: set[str],
+           main_files: list[str] | None = None) -> Parallelism:
+    """``main_files``: the files that are the main path when no command is (a notebook repo's first
+    README-linked notebook); counts in code come only from them."""
     par = Parallelism()
     # The count belongs to the main command, the script it runs, and the configs they name; an
     # alternative command further down the README (`--num-gpus 2` "if you have two") is not it.
@@ -121,12 +124,17 @@ def decide(*, workload: str, main_commands: list[Command], all_commands: list[Co
                 par.notes.append(f"GPU count {top} from {len(agreeing)} of the repo's {len(seen)} launch scripts "
                                  f"({agreeing[0].cite()}); the documented command sets none")
     if par.count is None:
-        own = (main.script or "").lstrip("./") if single else ""
+        # counts written in code belong to the main path too: with a README command, only the files it
+        # runs (a `gpus=8` in a data-generation pipeline elsewhere is not the quick start's count)
+        documented = main is not None and main.readme_rank is not None
+        owns = {(c.script or "").lstrip("./") for c in ordered if c.script} if documented else set()
         for sig in signals:
             if sig.weight == 0 or not (sig.is_entry or sig.is_notebook):
                 continue
-            if single and not (sig.file == own or sig.file.endswith("/" + own)):
+            if documented and not any(own and (sig.file == own or sig.file.endswith("/" + own)) for own in owns):
                 continue
+            if main_files is not None and sig.file not in main_files:
+                continue  # another notebook of the collection (a multi-GPU chapter) is not the first lesson
             for n, ev in sig.gpu_counts:
                 par.count = min(n, MAX_GPUS)
                 par.evidence.append(ev)

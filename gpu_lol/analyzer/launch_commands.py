@@ -49,7 +49,7 @@ MODEL_ARG_KEYS = (
     "model_name_or_path", "base_model", "model_name", "model", "model_id", "model_path",
     "pretrained_model_name_or_path", "pretrained_model", "hf_model", "model_type_or_path",
     "base_model_name_or_path", "model_dir", "ckpt_name", "policy_model", "actor_model_name_or_path",
-    "model_name_or_id", "llm", "llm_model", "pretrained", "ckpt_dir", "model_size", "model_version",
+    "model_name_or_id", "llm", "llm_model", "pretrained", "from_pretrained", "ckpt_dir", "model_size", "model_version",
     "model_path_or_name", "weights", "cfg", "ckpt_path", "checkpoint_path", "checkpoint", "hf_ckpt_path",
     "name",
 )
@@ -74,6 +74,7 @@ class Command:
     readme_rank: int | None = None  # order among the root README's commands (0 = first)
     block_signals: object | None = None  # a README ```python example's FileSignals
     section: str = ""  # the root README heading the command sits under
+    in_usage: bool = False  # at or after the root README's first usage / quick-start heading
 
     def flag(self, *keys: str) -> bool:
         """Whether any of these options is on (`--x`, `--x True`, `x=true`, `--x 1`)."""
@@ -404,6 +405,12 @@ def _classify(cmd: Command) -> None:
             cmd.role, cmd.role_reason = "eval", f"{launcher} {cmd.script}"
         return
     script_role = role_of_script(cmd.script or "") if cmd.script else None
+    if script_role is None and launcher in ("python", "torchrun") and any(
+            truthy(cmd.args.get(k)) for k in ("eval", "evaluate", "eval_only", "test_only", "eval-only")) \
+            and not any(truthy(cmd.args.get(k)) for k in ("do_train", "train")):
+        # DeiT/ConvNeXt/DETR-style `main.py --eval true --resume <checkpoint>`: scores a released model
+        cmd.role, cmd.role_reason = "inference", f"runs {cmd.script} in evaluation mode (--eval)"
+        return
     if launcher in ("torchrun", "accelerate", "deepspeed"):
         if script_role in ("inference", "eval"):
             cmd.role, cmd.role_reason = script_role, f"{launcher} runs {cmd.script}"
@@ -463,6 +470,7 @@ def commands_from_shell_lines(lines: list[str], file: str, origin: str,
     """Commands in shell text (a script, a README code block, a Makefile recipe)."""
     variables = dict(variables or {})
     found: list[Command] = []
+    hosted_key: str | None = None  # a hosted-model API key this block sets (README quick starts)
     for lineno, text in _logical_lines(lines):
         stripped = text.strip()
         if not stripped or stripped.startswith("#"):
@@ -471,6 +479,9 @@ def commands_from_shell_lines(lines: list[str], file: str, origin: str,
             stripped = stripped[2:]
         elif stripped.startswith(">>> ") or stripped.startswith("In ["):
             continue
+        key = _HOSTED_KEY_RE.match(stripped)
+        if key:
+            hosted_key = key.group(1)
         assign = _ASSIGN_RE.match(stripped)
         if assign and " " not in assign.group(2).strip().strip("'\"") and not re.search(r"\s(python|torchrun)", stripped):
             variables[assign.group(1)] = _substitute(assign.group(2).strip().strip("'\""), variables)
@@ -485,8 +496,31 @@ def commands_from_shell_lines(lines: list[str], file: str, origin: str,
                 continue
             command = interpret(tokens, Evidence(file, lineno, part), origin, scripts=scripts)
             if command is not None:
+                if hosted_key and origin == "readme" and command.launcher == "python" \
+                        and command.role not in ("training", "test", "setup") and _no_local_model(command):
+                    # `export OPENAI_API_KEY=…` then `tool --outputs x.json`: the one thing the quick start
+                    # asks for is a hosted model's key, and the command names no model to run here
+                    command.role = "hosted"
+                    command.role_reason = f"the README sets {hosted_key} for it (a hosted model API) and it names no local model"
                 found.append(command)
     return found
+
+
+# A hosted model provider's API key (HF_TOKEN is not one: it downloads gated weights).
+_HOSTED_KEY_RE = re.compile(r"^(?:export\s+|set\s+|\$env:)?((?:OPENAI|AZURE_OPENAI|ANTHROPIC|GROQ|TOGETHER|MISTRAL|COHERE|"
+                            r"GEMINI|GOOGLE|REPLICATE|FIREWORKS|DEEPSEEK|OPENROUTER|PERPLEXITY|XAI)_API_(?:KEY|TOKEN))\s*=")
+
+
+_PY_HOSTED_KEY_RE = re.compile(r"os\.environ(?:\[\s*|\.setdefault\(\s*)[\"']((?:OPENAI|AZURE_OPENAI|ANTHROPIC|GROQ|"
+                               r"TOGETHER|MISTRAL|COHERE|GEMINI|GOOGLE|REPLICATE|FIREWORKS|DEEPSEEK|OPENROUTER|"
+                               r"PERPLEXITY|XAI)_API_(?:KEY|TOKEN))[\"']")
+
+
+def _no_local_model(cmd: Command) -> bool:
+    from gpu_lol.analyzer.python_signals import is_hosted_model_id
+
+    found = model_arg(cmd)
+    return found is None or is_hosted_model_id(found[1])
 
 
 def readme_code_lines(text: str, python: bool | None = None) -> list[tuple[int, str]]:
@@ -519,6 +553,8 @@ def readme_code_lines(text: str, python: bool | None = None) -> list[tuple[int, 
 
 _HEADING_RE = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
 # README sections whose commands are alternatives to the quick start (not the main path)
+USAGE_SECTION_RE = re.compile(
+    r"\busage\b|quick\s*-?\s*start|getting\s+started|get\s+started|how\s+to\s+(?:use|run)|使用|快速开始", re.I)
 ALT_SECTION_RE = re.compile(
     r"reproduc|replicat|benchmark|evaluat|ablation|experiment|multi-?node|cluster|slurm|pre-?train(?:ing)?\s+from|"
     r"distill|scaling|复现|评测", re.I)
@@ -553,7 +589,10 @@ def main_command(commands: list[Command]) -> Command | None:
     if ranked and ranked[0].readme_rank < 0:
         return ranked[0]  # a path the user chose (`--path N`) is the main one
     plain = [c for c in ranked if not ALT_SECTION_RE.search(c.section)]
-    return (plain or ranked or [None])[0]
+    # where the README has a Usage / Quick start / Getting started section, the path starts there: a
+    # one-line hub snippet under the model-zoo table above it is an aside
+    usage = [c for c in plain if c.in_usage]
+    return (usage or plain or ranked or [None])[0]
 
 
 def _readme_variables(index: FileIndex) -> dict[str, str]:
@@ -602,6 +641,13 @@ def _readme_python_commands(rel: str, text: str) -> list[Command]:
                       block_signals=sig)
         if sig.hosted_only:
             cmd.role, cmd.role_reason = "hosted", "README Python example calls a hosted model API"
+            out.append(cmd)
+            continue
+        key = _PY_HOSTED_KEY_RE.search(code)
+        if key and not sig.local_model_use and not sig.serving:
+            # `os.environ["OPENAI_API_KEY"] = …` then a framework call: the example's model is the hosted
+            # one whose key it sets, and nothing in it loads or trains a model here
+            cmd.role, cmd.role_reason = "hosted", f"README Python example sets {key.group(1)} and runs no local model"
             out.append(cmd)
             continue
         if sig.training_strength >= 2 and sig.training_strength >= sig.inference_strength:
@@ -757,8 +803,10 @@ def collect(index: FileIndex) -> list[Command]:
         if f.depth == 0:
             cmds = sorted(cmds + _readme_python_commands(f.rel, text), key=lambda c: c.evidence.line or 0)
             headings = _headings(text)
+            usage_line = next((n for n, title in headings if USAGE_SECTION_RE.search(title)), None)
             for rank, c in enumerate(cmds):
                 c.section = _section_at(headings, c.evidence.line or 0)
+                c.in_usage = usage_line is not None and (c.evidence.line or 0) >= usage_line
                 c.main = True
                 c.readme_rank = rank if f.name.lower() in README_NAMES else rank + 1000
                 if c.script:
@@ -822,6 +870,14 @@ def linked_notebooks(index: FileIndex) -> list[str]:
 
 def model_arg(cmd: Command) -> tuple[str, str] | None:
     """(key, value) of the model argument of a command, if it names one."""
+    packed = cmd.args.get("model_args")
+    if isinstance(packed, str):
+        # evaluation harnesses take the model as `--model hf --model_args pretrained=ID,dtype=…`:
+        # the backend name in --model is not the model, the packed `pretrained=` is
+        for part in packed.split(","):
+            key, _, value = part.partition("=")
+            if key.strip() in ("pretrained", "model", "model_name", "model_path", "path") and value.strip("'\" /"):
+                return "model_args", value.strip().strip("'\"").rstrip("/")
     for key in MODEL_ARG_KEYS:
         value = cmd.args.get(key)
         if isinstance(value, str) and value.strip("/"):

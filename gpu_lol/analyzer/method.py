@@ -28,6 +28,10 @@ class MethodDecision:
     base_bits: int | None = None  # LoRA on a quantized base (8: load_in_8bit)
 
 
+def _norm(key: str) -> str:
+    return key.lower().replace("-", "_").lstrip("_")
+
+
 def decide(*, workload: str, training_like: bool, model_name: str | None, commands: list[Command],
            configs: list[ConfigFacts], signals: list[FileSignals], package_names: set[str],
            model_facts: object | None = None) -> MethodDecision:
@@ -71,6 +75,9 @@ def decide(*, workload: str, training_like: bool, model_name: str | None, comman
         if sig.weight == 0:
             continue
         quant4 += sig.quant4
+        # a 4-bit load behind an opt-in flag (`if args.quant:`) counts when the main command passes it
+        quant4 += [ev for flag, ev in sig.quant4_optin
+                   if any(_norm(flag) in {_norm(k) for k in c.args} for c in commands)]
         quant8 += sig.quant8
         prequant += sig.quant_prequant
         peft += sig.peft

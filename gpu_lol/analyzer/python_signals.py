@@ -90,6 +90,10 @@ HOSTED_MODULES = frozenset({
     "langchain_community", "langchain_huggingface", "huggingface_hub", "smolagents", "replicate", "fireworks",
     "llama_index", "dspy", "instructor", "autogen", "crewai", "agents",
 })
+# Keyword arguments that name the model a client talks to, and the callee names of clients/agents
+# (not tokenizer helpers such as tiktoken's encoding_for_model).
+_HOSTED_ID_KWARGS = ("model", "model_name", "model_id", "id", "llm_model", "deployment_name")
+_CLIENT_NAME_RE = re.compile(r"(Client|Chat|LLM|Model|Agent|Completion|Provider)s?$|^(Chat|LLM|Agent)")
 _LOCAL_URL_RE = re.compile(r"localhost|127\.0\.0\.1|0\.0\.0\.0|\[::1\]")
 # Ids of models only served through an API (never weights to download).
 HOSTED_MODEL_RE = re.compile(
@@ -120,6 +124,7 @@ class FileSignals:
     loads_model: list[Evidence] = field(default_factory=list)
     model_ids: list[tuple[str, Evidence, float]] = field(default_factory=list)  # (id, ev, strength)
     quant4: list[Evidence] = field(default_factory=list)
+    quant4_optin: list[tuple[str, Evidence]] = field(default_factory=list)  # (CLI flag, 4-bit load it guards)
     quant8: list[Evidence] = field(default_factory=list)
     quant_prequant: list[Evidence] = field(default_factory=list)  # GPTQ/AWQ/GGUF loading
     peft: list[Evidence] = field(default_factory=list)
@@ -144,6 +149,19 @@ class FileSignals:
     def hosted_only(self) -> bool:
         """Calls hosted models and runs none locally."""
         return bool(self.hosted) and not self.local_model_use
+
+
+def _optin_quant_flag(test: ast.AST) -> str | None:
+    """The option name when an ``if`` tests a parsed CLI option about quantization (``args.quant``,
+    ``opt.load_in_4bit``, ``args.bits == 4``)."""
+    node = test.left if isinstance(test, ast.Compare) else test
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
+            node.value.id in ("args", "opt", "opts", "options", "cfg", "config", "flags", "script_args") and \
+            re.search(r"quant|4bit|int4|bits", node.attr, re.I):
+        return node.attr
+    if isinstance(node, ast.Name) and re.search(r"quant|4bit|int4", node.id, re.I):
+        return node.id  # `if QUANT_ENABLED:` (a setting read from the environment)
+    return None
 
 
 def _call_name(func: ast.AST) -> tuple[str, str]:
@@ -232,6 +250,20 @@ class _Visitor(ast.NodeVisitor):
         test = node.test
         if (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"):
             self.sig.is_entry = True
+        flag = _optin_quant_flag(test)
+        if flag:
+            # `if args.quant: …load_in_4bit=True…`: a 4-bit load the user opts into with a flag; it
+            # describes the main path only when its command passes that flag
+            before = len(self.sig.quant4)
+            self.visit(test)
+            for stmt in node.body:
+                self.visit(stmt)
+            moved = self.sig.quant4[before:]
+            del self.sig.quant4[before:]
+            self.sig.quant4_optin.extend((flag, ev) for ev in moved)
+            for stmt in node.orelse:
+                self.visit(stmt)
+            return
         self.generic_visit(node)
 
     def visit_Import(self, node: ast.Import) -> None:
@@ -415,6 +447,14 @@ class _Visitor(ast.NodeVisitor):
                 sig.model_ids.append((stem, self.ev(node), 0.8))
         elif name in ("load", "load_state_dict") and low_recv in ("torch",):
             sig.loads_model.append(self.ev(node))
+        elif name == "load" and low_recv == "torch.hub":
+            # torch.hub.load("owner/repo", "entry"): downloads a pretrained model to run
+            sig.loads_model.append(self.ev(node))
+        elif _true(kwargs.get("pretrained")) and re.search(r"model|net|former|vit|resnet|huge|large|base|small",
+                                                           name.lower()):
+            # a model builder asked for its released weights (imagebind_huge(pretrained=True)):
+            # the code runs a pretrained model rather than one it trains from scratch
+            sig.loads_model.append(self.ev(node))
         elif name in ("load_pretrained_model", "load_model", "load_checkpoint", "from_checkpoint",
                       "load_from_checkpoint", "build_model", "create_model", "load_state_dict_from_url"):
             sig.loads_model.append(self.ev(node))
@@ -462,6 +502,11 @@ class _Visitor(ast.NodeVisitor):
                                                                         _const_str(kwargs.get("service_name")) or ""):
             hosted = True
         elif name == "create" and re.search(r"(chat\.)?completions$|messages$|responses$", receiver) and imports_hosted:
+            hosted = True
+        elif _CLIENT_NAME_RE.search(name) and any(
+                is_hosted_model_id(self._const_or_constant(kwargs[k]) or "") for k in _HOSTED_ID_KWARGS if k in kwargs):
+            # a client constructed with a model only an API serves (OpenAIChatCompletionClient(model="gpt-4.1"),
+            # OpenAIChat(id="gpt-4o")): whatever library wraps it, no weights of that model exist to run here
             hosted = True
         if not hosted:
             return False

@@ -88,6 +88,26 @@ class ReadmeFacts:
     required_hardware: list[tuple[int, float, Evidence]] = field(default_factory=list)  # "requires 8x80GB"
     cpu_statement: Evidence | None = None  # "runs on a laptop", "no GPU required"
     course: Evidence | None = None  # the README presents a course / book / lectures
+    # (file, line) of required-hardware statements made for one phase ("Finetuning: 8x RTX 3090")
+    required_phase: dict[tuple[str, int], str] = field(default_factory=dict)
+    prose: list[tuple[str, int, str]] = field(default_factory=list)  # root README prose lines (not code, not asides)
+
+    def named_size(self, model_name: str | None) -> tuple[float, Evidence] | None:
+        """The size the root README's prose gives a model whose id carries none: `--from_pretrained
+        cogagent-chat` and "CogAgent-18B has 11 billion visual parameters" → 18B. The id's leading
+        name (letters and digits, at least four characters) must be followed by -<N>B in the prose."""
+        if not model_name:
+            return None
+        stem = model_name.rstrip("/").rsplit("/", 1)[-1]
+        m = re.match(r"[A-Za-z][A-Za-z0-9]{3,}", stem)
+        if not m or m.group(0).lower() in _GENERIC_TOKENS or re.search(r"\d+(\.\d+)?[bm]\b", stem, re.I):
+            return None
+        rx = re.compile(rf"(?<![\w.]){re.escape(m.group(0))}[-_ ](\d{{1,4}}(?:\.\d{{1,2}})?)B\b", re.I)
+        for rel, lineno, line in self.prose:
+            hit = rx.search(line)
+            if hit and 0.05 <= float(hit.group(1)) <= 3000:
+                return float(hit.group(1)), Evidence(rel, lineno, line.strip())
+        return None
 
     @property
     def stated_params_b(self) -> tuple[float, Evidence] | None:
@@ -151,6 +171,7 @@ def read(index: FileIndex) -> ReadmeFacts:
         code = {n for n, _ in readme_code_lines(text)}
         course_hits: list[Evidence] = []
         aside = False
+        ctx_phase: str | None = None  # the phase the current heading or "* Finetuning:" label is about
         for lineno, line in enumerate(text.splitlines(), 1):
             if lineno in code or len(line) > 2000:
                 continue
@@ -159,6 +180,8 @@ def read(index: FileIndex) -> ReadmeFacts:
             if not root:
                 _hardware(facts, f.rel, lineno, line)
                 continue
+            if not aside and len(facts.prose) < 3000:
+                facts.prose.append((f.rel, lineno, line))
             for m in (PARAMS_RE.finditer(line) if not aside else ()):
                 value = float(m.group(1))
                 if 0.05 <= value <= 3000 and not _ACTIVE.search(line[m.end(): m.end() + 25]):
@@ -171,8 +194,15 @@ def read(index: FileIndex) -> ReadmeFacts:
                 if lineno <= 12 and line.lstrip().startswith("#"):
                     course_hits.extend([Evidence(f.rel, lineno, line.strip())] * 4)  # the title says so
             _hardware(facts, f.rel, lineno, line)
+            label = _PHASE_LABEL.match(line)
+            if line.lstrip().startswith("#") or label:
+                ctx_phase = _phase_of(line)
             if not aside:
+                before = len(facts.required_hardware)
                 _required(facts, f.rel, lineno, line)
+                phase = _phase_of(line) or ctx_phase
+                if phase and len(facts.required_hardware) > before:
+                    facts.required_phase[(f.rel, lineno)] = phase
             seen_line = False
             for rx in VRAM_NEED_RES:
                 if seen_line:
@@ -230,6 +260,19 @@ def _tables(facts: ReadmeFacts, rel: str, lines: list[str]) -> None:
                                                          Evidence(rel, j + 1, lines[j].strip())))
             j += 1
         i = j
+
+
+# A heading or a short label line ("* Model Inference:", "Finetuning:") that opens a phase's hardware.
+_PHASE_LABEL = re.compile(r"^\s*(?:[*+-]\s+|\d+\.\s+)?\**[^:.]{2,40}:\**\s*$")
+_TRAIN_WORDS = re.compile(r"fine-?tun|\btrain|pre-?train|\bsft\b|微调|训练", re.I)
+_INFER_WORDS = re.compile(r"inferenc|\bdeploy|\bserv(?:e|ing)\b|\bdemo\b|推理|部署", re.I)
+
+
+def _phase_of(line: str) -> str | None:
+    train, infer = bool(_TRAIN_WORDS.search(line)), bool(_INFER_WORDS.search(line))
+    if train != infer:
+        return "training" if train else "inference"
+    return None
 
 
 def _required(facts: ReadmeFacts, rel: str, lineno: int, line: str) -> None:

@@ -145,6 +145,12 @@ def decide(*, needs_gpu: bool, commands: list[Command], signals: list[FileSignal
         return WorkloadDecision("inference", scores, evidence,
                                 f"the README's first command serves or runs a model ({main_first.evidence.cite()}); "
                                 "training code elsewhere is an alternative path")
+    readme_roles = {c.role for c in commands if c.readme_rank is not None and c.readme_rank < 1000 and c.weight > 0}
+    if main_first is not None and main_first.role == "inference" and infer >= 1.5 and "training" not in readme_roles:
+        # the root README runs models and never trains: training scripts and TRAINING.md are other paths
+        return WorkloadDecision("inference", scores, evidence,
+                                f"the README runs a model ({main_first.evidence.cite()}) and shows no training "
+                                "command; training code elsewhere is an alternative path")
     if train >= 2.0 and train >= TRAINING_SHARE * infer:
         return WorkloadDecision("training", scores, evidence, "training code and launch commands")
     if infer >= 1.5:
@@ -164,6 +170,22 @@ def _gpu_launch_first(commands: list[Command]) -> bool:
     return bool(ranked) and ranked[0].launcher in ("torchrun", "accelerate", "deepspeed", "vllm", "tgi", "sglang")
 
 
+GPU_ONLY_LAUNCHERS = ("torchrun", "accelerate", "deepspeed", "vllm", "tgi", "sglang", "ollama")
+
+
+def _script_signals(cmd: Command, signals: list[FileSignals]) -> FileSignals | None:
+    """The signals of the repo file a command runs (`streamlit run app.py`, `python demo.py`), when the
+    path names exactly one file (a README that `cd`s into a folder first names it by its tail)."""
+    script = (cmd.script or "").lstrip("./")
+    if not script.endswith(".py"):
+        return None
+    exact = [s for s in signals if s.file == script]
+    if exact:
+        return exact[0]
+    tail = [s for s in signals if s.file.endswith("/" + script) and s.weight > 0]
+    return tail[0] if len(tail) == 1 else None
+
+
 def _hosted_reason(commands: list[Command], signals: list[FileSignals]) -> str:
     """Why the repo needs no local GPU because it only calls hosted models, or "".
 
@@ -173,8 +195,15 @@ def _hosted_reason(commands: list[Command], signals: list[FileSignals]) -> str:
     ranked = sorted((c for c in commands if c.readme_rank is not None and c.readme_rank < 1000 and c.weight > 0
                      and c.role in ("training", "inference", "hosted")), key=lambda c: c.readme_rank)
     if ranked and ranked[0].role == "hosted":
+        why = ranked[0].role_reason if "sets" in (ranked[0].role_reason or "") else ""
         return (f"the README's first example calls a hosted model API, no local model "
-                f"({ranked[0].evidence.cite()})")
+                f"({ranked[0].evidence.cite()}{'; ' + why if why else ''})")
+    if ranked and ranked[0].launcher not in GPU_ONLY_LAUNCHERS:
+        app = _script_signals(ranked[0], signals)
+        if app is not None and app.hosted_only:
+            # `streamlit run app.py` where app.py only talks to a hosted model: the quick start needs no GPU
+            return (f"the README's first command runs {app.file}, which calls a hosted model API and runs no "
+                    f"model itself ({ranked[0].evidence.cite()}; {app.hosted[0].cite()})")
     hosted = [s for s in signals if s.weight > 0 and s.hosted]
     if not hosted:
         return ""
