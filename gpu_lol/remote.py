@@ -586,7 +586,7 @@ def run(target: Target, command: list[str] | str, *, tty: bool = False, sync: bo
         raise OperationError("ssh is not installed", "install OpenSSH (the openssh-client package)") from None
     finally:
         for proc in keepalive:
-            _stop_keepalive(proc)
+            _stop(proc)
         log.close()
 
 
@@ -639,11 +639,7 @@ def forward(target: Target, forwards: list[tuple[int, int]], *, announce: Any = 
     try:
         rc = proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
         log.close()
         return 0
     try:
@@ -695,7 +691,8 @@ def _start_keepalive(ep: Endpoint, pidfile: str) -> subprocess.Popen:
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def _stop_keepalive(proc: subprocess.Popen) -> None:
+def _stop(proc: subprocess.Popen) -> None:
+    """End a helper ssh (keep-alive session, port forward): TERM, then KILL after 5 s."""
     if proc.poll() is None:
         proc.terminate()
         try:

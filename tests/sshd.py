@@ -49,6 +49,25 @@ class SshServer:
                 "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", f"{self.user}@{self.host}"]
 
 
+def read_until(fd: int, needle: bytes, timeout: float = 30) -> bytes:
+    """Read a pty's master ``fd`` until ``needle`` shows up, it closes, or ``timeout`` passes."""
+    import select
+
+    data = b""
+    deadline = time.monotonic() + timeout
+    while needle not in data and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
 def _find_sshd() -> str | None:
     for path in SSHD_CANDIDATES:
         if os.access(path, os.X_OK):

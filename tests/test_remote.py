@@ -14,7 +14,7 @@ import pytest
 from gpu_lol import remote, state
 from gpu_lol.errors import OperationError
 from gpu_lol.state import Target
-from sshd import control_cleanup, remote_tmp, sshd_server  # noqa: F401 - fixtures
+from sshd import control_cleanup, read_until, remote_tmp, sshd_server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
 
@@ -272,23 +272,6 @@ def test_cli_ssh_print(run_cli, box):
     assert result.out.startswith("ssh -F ") and result.out.strip().endswith(box.extra["host"])
 
 
-def _read_until(fd: int, needle: bytes, timeout: float = 20) -> bytes:
-    import select
-
-    data = b""
-    deadline = time.monotonic() + timeout
-    while needle not in data and time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            data += chunk
-    return data
-
 
 def test_ssh_with_a_terminal_forwards_ctrl_c_through_the_pty(box, gpu_lol_exe):
     """`gpu-lol ssh NAME -- CMD` on a terminal: ^C typed locally interrupts the remote command."""
@@ -300,9 +283,9 @@ def test_ssh_with_a_terminal_forwards_ctrl_c_through_the_pty(box, gpu_lol_exe):
                             stderr=slave, env=os.environ.copy(), start_new_session=True)
     os.close(slave)
     try:
-        assert b"ready" in _read_until(master, b"ready")
+        assert b"ready" in read_until(master, b"ready")
         os.write(master, b"\x03")
-        rest = _read_until(master, b"got-int")
+        rest = read_until(master, b"got-int")
         assert proc.wait(timeout=20) == 7
     finally:
         if proc.poll() is None:

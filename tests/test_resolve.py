@@ -8,7 +8,6 @@ the `network` tests, skipped when PyPI cannot be reached. Nothing is mocked.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -51,6 +50,19 @@ def _pypi_reachable() -> bool:
         return True
     except OSError:
         return False
+
+
+@pytest.fixture
+def offline_index(monkeypatch, tmp_path):
+    """The package index is a closed port on loopback (unreachable), with an empty uv cache."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    monkeypatch.setenv("GPU_LOL_RESOLVE", "on")
+    monkeypatch.setenv("UV_INDEX_URL", f"http://127.0.0.1:{port}/simple")
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
 
 
 @pytest.fixture
@@ -117,16 +129,7 @@ def test_urls_and_paths_never_go_to_the_resolver(local_index):
     assert res.status == "ok" and res.not_checked == ["git+https://github.com/o/r.git", "x @ https://h/x-1.0.tar.gz"]
 
 
-def test_offline_says_it_could_not_check(monkeypatch, tmp_path):
-    # a real closed port on loopback: the index is unreachable
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    monkeypatch.setenv("GPU_LOL_RESOLVE", "on")
-    monkeypatch.setenv("UV_INDEX_URL", f"http://127.0.0.1:{port}/simple")
-    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
-    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
+def test_offline_says_it_could_not_check(offline_index):
     res = resolve.resolve(["alpha"], "3.11")
     assert res.status == "offline" and "could not check" in res.summary()
     assert not list((Path(os.environ["GPU_LOL_HOME"]) / "cache" / "resolve").glob("*.json"))  # not cached
@@ -349,15 +352,7 @@ def test_a_cuda_build_on_an_image_without_nvcc_is_warned(local_index):
     assert not resolve.check_spec(spec).warnings
 
 
-def test_up_dry_run_offline_warns_and_goes_on(run_cli, monkeypatch, tmp_path):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    monkeypatch.setenv("GPU_LOL_RESOLVE", "on")
-    monkeypatch.setenv("UV_INDEX_URL", f"http://127.0.0.1:{port}/simple")
-    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv"))
-    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
+def test_up_dry_run_offline_warns_and_goes_on(run_cli, offline_index):
     result = run_cli("up", REPOS / "resolve-qlora", "--dry-run", "--no-llm")
     assert result.code == 0, result
     out = " ".join(result.out.split())  # the plan (warnings included) is on stdout with --dry-run

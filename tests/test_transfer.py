@@ -13,7 +13,7 @@ import pytest
 from gpu_lol import remote, state, transfer
 from gpu_lol.errors import OperationError, UsageError
 from gpu_lol.state import Target
-from sshd import control_cleanup, remote_tmp, sshd_server, start_sshd, stop_sshd, unavailable_reason  # noqa: F401
+from sshd import control_cleanup, read_until, remote_tmp, sshd_server, start_sshd, stop_sshd, unavailable_reason  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -419,23 +419,6 @@ def test_cluster_teardown_lists_new_files_over_its_generated_config(sshd_server,
         remote.close(target)
 
 
-def _read_until(fd: int, needle: bytes, timeout: float = 30) -> bytes:
-    import select
-
-    data = b""
-    deadline = time.monotonic() + timeout
-    while needle not in data and time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            data += chunk
-    return data
-
 
 def _on_a_terminal(argv: list[str], needle: bytes, answer: bytes) -> tuple[int, bytes]:
     import pty
@@ -445,10 +428,10 @@ def _on_a_terminal(argv: list[str], needle: bytes, answer: bytes) -> tuple[int, 
                             start_new_session=True)
     os.close(slave)
     try:
-        seen = _read_until(master, needle)
+        seen = read_until(master, needle)
         assert needle in seen, seen
         os.write(master, answer)
-        rest = _read_until(master, b"\x00", timeout=20)  # everything until it exits
+        rest = read_until(master, b"\x00", timeout=20)  # everything until it exits
         return proc.wait(timeout=30), seen + rest
     finally:
         if proc.poll() is None:
