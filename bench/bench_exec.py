@@ -59,7 +59,7 @@ def main() -> int:
     gpu_lol = [str(Path(sys.executable).with_name("gpu-lol"))]
     try:
         record = (
-            "from gpu_lol import state; state.save(state.Target(name='bench', kind='host', repo=%r, "
+            "from gpu_lol.launch import state; state.save(state.Target(name='bench', kind='host', repo=%r, "
             "extra={'host': %r, 'user': %r, 'port': %d, 'identity': %r, 'workdir': %r}))"
             % (str(workdir), server.host, server.user, server.port, str(server.identity), str(workdir)))
         subprocess.run([sys.executable, "-c", record], env=env, check=True)

@@ -42,8 +42,9 @@ def main() -> int:
     os.environ.update(env)
     server = sshd.start_sshd(scratch / "sshd")
     try:
-        from gpu_lol import remote, state
-        from gpu_lol.state import Target
+        from gpu_lol.launch import state
+        from gpu_lol.launch.state import Target
+        from gpu_lol.machine import remote
 
         workdir = scratch / "work"
         (workdir / "outputs").mkdir(parents=True)

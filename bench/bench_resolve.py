@@ -4,7 +4,7 @@ cold <= 10 s median).
     .venv/bin/python bench/bench_resolve.py [--json]
 
 Needs the package index (PyPI). Each set is resolved the way `gpu-lol up` does
-(``gpu_lol.resolve.resolve``: uv, the image's Python, manylinux x86_64, the image's torch held):
+(``gpu_lol.launch.resolve.resolve``: uv, the image's Python, manylinux x86_64, the image's torch held):
 
 cold      a fresh ``GPU_LOL_HOME`` and an empty uv cache: every index page downloaded
 uv-warm   a fresh ``GPU_LOL_HOME``, uv's HTTP cache from the cold run (a second repo with
@@ -66,7 +66,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    from gpu_lol import resolve
+    from gpu_lol.launch import resolve
 
     os.environ["GPU_LOL_RESOLVE"] = "on"
     os.environ.pop("GPU_LOL_FIND_LINKS", None)

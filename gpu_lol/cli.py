@@ -212,7 +212,7 @@ def _click_error(exc: click.ClickException) -> tuple[str, str | None]:
 
 def _print_error(message: str, hint: str | None) -> None:
     try:  # an error line never carries a secret (a key pasted into a flag, a token in a URL)
-        from gpu_lol.redact import redact, secret_env_values
+        from gpu_lol.secrets.redact import redact, secret_env_values
 
         extra = secret_env_values()
         message = redact(message, extra)

@@ -25,6 +25,16 @@ def stderr():
     return Console(stderr=True, highlight=False)
 
 
+def human_bytes(n: int) -> str:
+    """``1536`` -> ``1.5 KB``: sizes in plans and listings."""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
 def warn(message: str) -> None:
     """One-line warning on stderr."""
     sys.stderr.write(f"warning: {message}\n")

@@ -1,6 +1,6 @@
 """EnvironmentSpec: the one artifact every stage uses.
 
-``.gpu-lol.yaml`` is its committed form (see :mod:`gpu_lol.config_file`); the analyzer produces
+``.gpu-lol.yaml`` is its committed form (see :mod:`gpu_lol.config.config_file`); the analyzer produces
 one, the launcher renders one into a SkyPilot task, ``snapshot`` reverse-engineers one.
 """
 

@@ -226,7 +226,8 @@ def control_cleanup():
     remove the directory when it is the short /tmp fallback (every test has its own
     GPU_LOL_HOME, hence its own directory). Autouse in the modules that import it."""
     yield
-    from gpu_lol import paths, remote
+    from gpu_lol import paths
+    from gpu_lol.machine import remote
 
     directory = remote.control_dir()
     if directory is None or not directory.is_dir():

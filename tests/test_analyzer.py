@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gpu_lol.analyzer import analyze
-from gpu_lol.catalog import get_gpu
+from gpu_lol.sizing.catalog import get_gpu
 
 REPOS = Path(__file__).resolve().parent / "fixtures" / "repos"
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,7 +166,7 @@ def test_config_user_gpu_that_cannot_fit_is_kept_with_a_warning(tmp_path):
 
 
 def test_complete_config_skips_analysis(tmp_path):
-    from gpu_lol import config_file
+    from gpu_lol.config import config_file
     from gpu_lol.spec import EnvironmentSpec
 
     spec = EnvironmentSpec(workload_type="inference", gpu_type="L4", gpu_count=1, vram_required_gb=12,
@@ -222,7 +222,7 @@ def test_init_file_follows_the_repo(run_cli, tmp_path):
     and the model named in the file."""
     import shutil
 
-    from gpu_lol import config_file
+    from gpu_lol.config import config_file
 
     repo = tmp_path / "r"
     shutil.copytree(ROOT / "examples" / "qlora-finetune", repo)

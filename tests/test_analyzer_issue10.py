@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from gpu_lol.analyzer import analyze
-from gpu_lol.catalog import get_gpu
-from gpu_lol.selection import HEADROOM
+from gpu_lol.sizing.catalog import get_gpu
+from gpu_lol.sizing.selection import HEADROOM
 
 REPOS = Path(__file__).resolve().parent / "fixtures" / "repos"
 
@@ -103,7 +103,7 @@ def test_readme_card_size_statement_outranks_a_smaller_estimate(tmp_path):
 
 
 def test_llama1_30b_checkpoint_is_32_5b():
-    from gpu_lol.models import lookup_model
+    from gpu_lol.sizing.models import lookup_model
 
     assert lookup_model("huggyllama/llama-30b").params_b == 32.53
     assert lookup_model("decapoda-research/llama-65b-hf").params_b == 65.29
@@ -130,7 +130,7 @@ def test_a_client_of_a_local_server_through_a_constant_is_not_hosted():
 
 
 def test_training_progress_in_a_checkpoint_name_is_not_a_size():
-    from gpu_lol.models import lookup_model, size_from_name
+    from gpu_lol.sizing.models import lookup_model, size_from_name
 
     assert lookup_model("PY007/TinyLlama-1.1B-intermediate-step-240k-503b").params_b == 1.1
     assert size_from_name("my-lm-350m-step-20000-tokens-300b") == 0.35

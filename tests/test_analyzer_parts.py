@@ -11,7 +11,7 @@ import pytest
 from gpu_lol.analyzer import image, launch_commands, python_signals, readme_facts, setup_commands
 from gpu_lol.analyzer.configs import read_config
 from gpu_lol.analyzer.evidence import Evidence
-from gpu_lol.analyzer.index import FileIndex
+from gpu_lol.repo_index import FileIndex
 
 
 # ---- the tree walk -------------------------------------------------------------------------

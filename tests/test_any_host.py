@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import hosts, probe_facts, remote, state, transfer
 from gpu_lol.errors import OperationError
+from gpu_lol.launch import state
+from gpu_lol.machine import hosts, probe_facts, remote, transfer
 from gpu_lol.spec import EnvironmentSpec
 from sshd import control_cleanup, remote_tmp, start_sshd, stop_sshd, unavailable_reason  # noqa: F401
 
@@ -179,7 +180,7 @@ def test_unprivileged_account_is_told_it_has_no_sudo(account, remote_tmp):  # no
     if account.name != "nobody":
         pytest.skip("only the unprivileged account")
     server = account.server
-    from gpu_lol.state import Target
+    from gpu_lol.launch.state import Target
 
     target = Target(name="nob", kind="host", repo="/", extra={
         "host": server.host, "user": server.user, "port": server.port, "identity": str(server.identity),
@@ -236,7 +237,7 @@ def test_preflight_reports_broken_interpreters():
 
 
 def test_setup_without_ensurepip_says_so_and_never_guesses():
-    from gpu_lol.state import Target
+    from gpu_lol.launch.state import Target
 
     target = Target(name="box", kind="host", repo="/r", extra={"host": "h", "workdir": "~/w", "venv": "~/w/.gpu-lol/venv"})
     script, _ = hosts.render_setup(target, EnvironmentSpec(), "python3", ensurepip=False)

@@ -15,8 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from gpu_lol import remote
-from gpu_lol.state import Target
+from gpu_lol.launch.state import Target
+from gpu_lol.machine import remote
 from sshd import control_cleanup, remote_tmp, sshd_server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow

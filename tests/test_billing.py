@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import catalog, launch, lifecycle, skypilot, state
+from gpu_lol import launch
 from gpu_lol.errors import OperationError
-from gpu_lol.skypilot import ClusterStatus
+from gpu_lol.launch import skypilot, state
+from gpu_lol.launch.skypilot import ClusterStatus
+from gpu_lol.machine import lifecycle
+from gpu_lol.sizing import catalog
 from gpu_lol.spec import EnvironmentSpec
 
 IMAGE = "runpod/pytorch:1.0.3-cu1281-torch291-ubuntu2404"

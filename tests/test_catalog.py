@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import catalog
+from gpu_lol.sizing import catalog
 from gpu_lol.spec import PROVIDERS
 
 REPO = Path(__file__).resolve().parent.parent

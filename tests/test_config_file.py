@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import catalog, config_file
+from gpu_lol.config import config_file
 from gpu_lol.errors import ConfigError, UsageError
+from gpu_lol.sizing import catalog
 from gpu_lol.spec import EnvironmentSpec, ModelInfo
 
 

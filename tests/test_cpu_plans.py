@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import catalog, launch, skypilot
+from gpu_lol import launch
 from gpu_lol.errors import UsageError
+from gpu_lol.launch import skypilot
+from gpu_lol.sizing import catalog
 from gpu_lol.spec import EnvironmentSpec
 
 
@@ -88,7 +90,8 @@ OPTIMIZE = textwrap.dedent("""
     from unittest import mock
     import sky
     from sky import check as sky_check, clouds
-    from gpu_lol import launch, skypilot
+    from gpu_lol import launch
+    from gpu_lol.launch import skypilot
     from gpu_lol.spec import EnvironmentSpec
 
     out = {}

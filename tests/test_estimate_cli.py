@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from gpu_lol import spec, vram
-from gpu_lol.models import lookup_model
+from gpu_lol import spec
+from gpu_lol.sizing import vram
+from gpu_lol.sizing.models import lookup_model
 
 
 @pytest.fixture
@@ -151,8 +152,8 @@ def test_choices_match_the_spec():
 
 def test_command_modules_import_only_click():
     code = ("import sys, gpu_lol.commands.estimate, gpu_lol.commands.gpus\n"
-            "heavy = [m for m in ('rich', 'yaml', 'sky', 'httpx', 'openai', 'gpu_lol.vram', "
-            "'gpu_lol.catalog', 'gpu_lol.models') if m in sys.modules]\n"
+            "heavy = [m for m in ('rich', 'yaml', 'sky', 'httpx', 'openai', 'gpu_lol.sizing.vram', "
+            "'gpu_lol.sizing.catalog', 'gpu_lol.sizing.models') if m in sys.modules]\n"
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import remote, state
 from gpu_lol.errors import UsageError
-from gpu_lol.state import Target
+from gpu_lol.launch import state
+from gpu_lol.launch.state import Target
+from gpu_lol.machine import remote
 from sshd import control_cleanup, remote_tmp, sshd_server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
@@ -140,7 +141,7 @@ def test_the_plan_warns_what_each_provider_does_with_ports(tmp_path):
 def test_endpoints_come_from_skypilot_and_never_fail_the_command(monkeypatch):
     import sky
 
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     # Stand-in for the API server's answer about a cluster (none can exist without a cloud account).
     monkeypatch.setattr(sky, "endpoints", lambda name, port=None: "request")

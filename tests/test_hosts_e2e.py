@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import config_file, remote, state
+from gpu_lol.config import config_file
+from gpu_lol.launch import state
+from gpu_lol.machine import remote
 from gpu_lol.spec import EnvironmentSpec
 from sshd import control_cleanup, remote_tmp, sshd_server  # noqa: F401 - fixtures
 
@@ -242,8 +244,8 @@ def test_up_host_unreachable_is_one_clear_line(run_cli, tmp_path):
 
 
 def test_purge_never_deletes_a_directory_gpu_lol_does_not_own(sshd_server, tmp_path, remote_tmp):  # noqa: F811
-    from gpu_lol import hosts
     from gpu_lol.errors import OperationError, UsageError
+    from gpu_lol.machine import hosts
 
     theirs = remote_tmp / "theirs"
     theirs.mkdir()
@@ -272,7 +274,7 @@ def test_purge_never_deletes_a_directory_gpu_lol_does_not_own(sshd_server, tmp_p
 
 
 def test_describe_reports_reachability_and_gpu(sshd_server, remote_tmp, tmp_path):  # noqa: F811
-    from gpu_lol import hosts
+    from gpu_lol.machine import hosts
 
     target = state.Target(name="d", kind="host", repo=str(tmp_path),
                           extra={"host": sshd_server.host, "user": sshd_server.user, "port": sshd_server.port,

@@ -17,9 +17,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from gpu_lol import jobs, remote, skypilot, state
 from gpu_lol.errors import OperationError, UsageError
-from gpu_lol.state import Target
+from gpu_lol.launch import skypilot, state
+from gpu_lol.launch.state import Target
+from gpu_lol.machine import jobs, remote
 from sshd import control_cleanup, remote_tmp, sshd_server  # noqa: F401 - fixtures
 
 

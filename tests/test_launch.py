@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import launch, skypilot, state
+from gpu_lol import launch
 from gpu_lol.errors import ConfigError, OperationError, UsageError
-from gpu_lol.runpod_api import Template, TemplateLookup
+from gpu_lol.launch import skypilot, state
+from gpu_lol.launch.runpod_api import Template, TemplateLookup
 from gpu_lol.spec import EnvironmentSpec
 
 FIXTURES = Path(__file__).parent / "fixtures" / "launch"
@@ -182,7 +183,7 @@ def test_alternatives_are_cheaper_or_next_cheapest_with_enough_memory():
     spec = make_spec(gpu_type="L40S", vram_required_gb=40)
     alts = launch.alternatives(spec, ["runpod", "vast"])
     assert alts and all(a.startswith("--gpu ") for a in alts)
-    from gpu_lol import catalog
+    from gpu_lol.sizing import catalog
 
     for alt in alts:
         gpu = catalog.get_gpu(alt.split()[1])
@@ -369,7 +370,8 @@ OPTIMIZE_SCRIPT = textwrap.dedent("""
     from unittest import mock
     import sky
     from sky import check as sky_check, clouds
-    from gpu_lol import launch, skypilot
+    from gpu_lol import launch
+    from gpu_lol.launch import skypilot
     from gpu_lol.spec import EnvironmentSpec
 
     spec = EnvironmentSpec(**json.loads(sys.argv[1]))

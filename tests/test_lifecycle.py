@@ -11,8 +11,9 @@ import subprocess
 import time
 
 
-from gpu_lol import lifecycle, state
-from gpu_lol.skypilot import ClusterStatus
+from gpu_lol.launch import state
+from gpu_lol.launch.skypilot import ClusterStatus
+from gpu_lol.machine import lifecycle
 
 
 def _closed_port() -> int:
@@ -125,7 +126,7 @@ def test_down_refuses_both_name_and_all(run_cli):
 
 
 def test_ls_lists_host_targets(gpu_lol_exe, tmp_path):
-    """A host row comes from gpu_lol.hosts.describe (an unreachable host is listed, not an error).
+    """A host row comes from gpu_lol.machine.hosts.describe (an unreachable host is listed, not an error).
     In a subprocess: SkyPilot reads SKYPILOT_API_SERVER_LOCAL_PORT once, when its server module is
     first imported, and an earlier test in this process may have imported it."""
     env = _env(SKYPILOT_API_SERVER_LOCAL_PORT=str(_closed_port()))
@@ -156,7 +157,7 @@ def test_skypilot_records_become_plain_rows(monkeypatch):
     """The record shapes SkyPilot's status and cost_report return (dicts; enums for status)."""
     import sky
 
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     record = {"name": "c1", "status": sky.ClusterStatus.UP, "cloud": "RunPod", "region": "CA",
               "accelerators": "RTX4090:1", "resources_str": "1x RunPod(1x_RTX4090_SECURE)", "launched_at": 100,
@@ -180,7 +181,7 @@ def test_skypilot_records_become_plain_rows(monkeypatch):
 def test_down_of_an_unknown_name_needs_no_api_server_when_skypilot_never_ran(run_cli, monkeypatch, isolated_home):
     """No ~/.sky/state_db.db and no remote endpoint: SkyPilot has no cluster here, so `down` says so
     at once instead of starting a 1 GB API server to ask."""
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     def refuse(*_a, **_k):
         raise AssertionError("the API server must not be started")

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from gpu_lol import llm
-from gpu_lol.analyzer.index import FileIndex
 from gpu_lol.analyzer.result import Analysis
-from gpu_lol.catalog import get_gpu
+from gpu_lol.repo_index import FileIndex
+from gpu_lol.sizing.catalog import get_gpu
 from gpu_lol.spec import EnvironmentSpec, ModelInfo
 from llm_server import LLMServer, planted_repo
 
@@ -445,7 +445,7 @@ def test_enabled_follows_settings(monkeypatch):
 
 
 def test_settings_env_over_file(monkeypatch):
-    from gpu_lol import user_config
+    from gpu_lol.config import user_config
 
     user_config.set_value("llm.url", "https://example.invalid/v1/chat/completions")
     user_config.set_value("llm.key", KEY)

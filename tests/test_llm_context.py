@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol.analyzer.index import FileIndex
 from gpu_lol.analyzer.result import Analysis
-from gpu_lol.llm_context import (CONTEXT_BUDGET, DATA_CLOSE, SHARES, build_context, never_read,
+from gpu_lol.repo_index import FileIndex
+from gpu_lol.llm.context import (CONTEXT_BUDGET, DATA_CLOSE, SHARES, build_context, never_read,
                                  safe_prefix, wrap)
 from gpu_lol.spec import EnvironmentSpec, ModelInfo
 from llm_server import planted_repo

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import budget, launch
+from gpu_lol import launch
 from gpu_lol.analyzer import analyze
 from gpu_lol.analyzer.result import Analysis
+from gpu_lol.launch import budget
 
 REPOS = Path(__file__).resolve().parent / "fixtures" / "repos"
 LAUNCH = Path(__file__).resolve().parent / "fixtures" / "launch"
@@ -93,7 +94,7 @@ def gpu_repo(tmp_path) -> Path:
 
 
 def _plan(repo: Path, **options):
-    from gpu_lol.config_file import load
+    from gpu_lol.config.config_file import load
     from gpu_lol.spec import EnvironmentSpec
 
     spec = EnvironmentSpec.from_dict(load(repo / ".gpu-lol.yaml").data)
@@ -119,7 +120,7 @@ def test_refusal_names_the_cheapest_alternative(gpu_repo):
 
 
 def test_max_price_from_the_users_settings(gpu_repo, monkeypatch):
-    from gpu_lol import user_config
+    from gpu_lol.config import user_config
 
     user_config.set_value("max_price_per_hour", "0.05")
     gate = budget.check(_plan(gpu_repo))
@@ -129,7 +130,7 @@ def test_max_price_from_the_users_settings(gpu_repo, monkeypatch):
 
 
 def test_a_bad_price_setting_is_refused():
-    from gpu_lol import user_config
+    from gpu_lol.config import user_config
     from gpu_lol.errors import UsageError
 
     with pytest.raises(UsageError):

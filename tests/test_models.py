@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from gpu_lol import models
 from gpu_lol.errors import UsageError
-from gpu_lol.models import facts_from_config, lookup_model, resolve_model, size_from_name
+from gpu_lol.sizing import models
+from gpu_lol.sizing.models import facts_from_config, lookup_model, resolve_model, size_from_name
 
 
 # ------------------------------------------------------------------------------ table lookups

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import notebook, remote, state
-from gpu_lol.state import Target
+from gpu_lol.launch import state
+from gpu_lol.launch.state import Target
+from gpu_lol.machine import notebook, remote
 from sshd import control_cleanup, remote_tmp, sshd_server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow

@@ -6,8 +6,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from gpu_lol.analyzer.index import FileIndex
-from gpu_lol.analyzer.packages import PackageReport, collect, python_version_text, variant
+from gpu_lol.analyzer.collector import PackageReport, python_version_text, variant
+from gpu_lol.analyzer.packages import collect
+from gpu_lol.repo_index import FileIndex
 
 CASES = Path(__file__).parent / "fixtures" / "packages"
 

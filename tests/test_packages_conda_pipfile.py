@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from gpu_lol.analyzer.conda import conda_version_to_pip
-from gpu_lol.analyzer.index import FileIndex
 from gpu_lol.analyzer.packages import collect
+from gpu_lol.repo_index import FileIndex
 
 CASES = Path(__file__).parent / "fixtures" / "packages"
 

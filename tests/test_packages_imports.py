@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from gpu_lol.analyzer.imports import pypi_name, resolve_import, scan_source
-from gpu_lol.analyzer.index import FileIndex
 from gpu_lol.analyzer.packages import collect, scan_imports
+from gpu_lol.repo_index import FileIndex
 
 CASES = Path(__file__).parent / "fixtures" / "packages"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gpu_lol.analyzer.index import FileIndex
 from gpu_lol.analyzer.notebooks import code_cells, python_source, read_cells, shell_lines
 from gpu_lol.analyzer.packages import collect
+from gpu_lol.repo_index import FileIndex
 
 CASES = Path(__file__).parent / "fixtures" / "packages"
 NB = CASES / "notebooks_repo" / "finetune.ipynb"

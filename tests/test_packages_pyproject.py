@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from gpu_lol.analyzer.index import FileIndex
 from gpu_lol.analyzer.packages import collect
 from gpu_lol.analyzer.pyproject import poetry_constraint
+from gpu_lol.repo_index import FileIndex
 
 CASES = Path(__file__).parent / "fixtures" / "packages"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol.analyzer.index import FileIndex
 from gpu_lol.analyzer.packages import collect
+from gpu_lol.repo_index import FileIndex
 from gpu_lol.requirements_text import check_requirement
 
 CASES = Path(__file__).parent / "fixtures" / "packages"

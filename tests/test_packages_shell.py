@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol.analyzer.index import FileIndex
 from gpu_lol.analyzer.packages import collect
 from gpu_lol.analyzer.shell_installs import readme_code_lines, split_commands
+from gpu_lol.repo_index import FileIndex
 
 CASES = Path(__file__).parent / "fixtures" / "packages"
 

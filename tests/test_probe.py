@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import probe_facts as pf
+from gpu_lol.machine import probe_facts as pf
 
 
 @pytest.fixture

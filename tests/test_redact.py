@@ -12,7 +12,7 @@ import string
 
 import pytest
 
-from gpu_lol.redact import MARK, entropy, is_secret_name, looks_secret, redact
+from gpu_lol.secrets.redact import MARK, entropy, is_secret_name, looks_secret, redact
 
 ALNUM = string.ascii_letters + string.digits
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import remote, state
 from gpu_lol.errors import OperationError
-from gpu_lol.state import Target
+from gpu_lol.launch import state
+from gpu_lol.launch.state import Target
+from gpu_lol.machine import remote
 from sshd import control_cleanup, read_until, remote_tmp, sshd_server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
@@ -130,7 +131,7 @@ def test_stdin_is_forwarded(box, tmp_path):
     script.write_text("from stdin\n")
     out = tmp_path / "out.txt"
     code = (
-        "import sys; sys.path.insert(0, %r); from gpu_lol import remote, state; "
+        "import sys; sys.path.insert(0, %r); from gpu_lol.launch import state; from gpu_lol.machine import remote; "
         "sys.exit(remote.run(state.load('box'), ['cat']))" % str(Path(__file__).resolve().parent.parent))
     with open(script, "rb") as stdin, open(out, "wb") as stdout:
         proc = subprocess.run([sys.executable, "-c", code], stdin=stdin, stdout=stdout, timeout=60,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gpu_lol import hosts, remote
 from gpu_lol.errors import UsageError
+from gpu_lol.launch.state import Target
+from gpu_lol.machine import hosts, remote
 from gpu_lol.spec import EnvironmentSpec
-from gpu_lol.state import Target
 
 
 @pytest.mark.parametrize("text,host,user,port", [
@@ -108,7 +108,7 @@ def test_up_host_validates_before_connecting(tmp_path):
 
 
 def test_name_of_a_cluster_is_not_reused_for_a_host(tmp_path):
-    from gpu_lol import state
+    from gpu_lol.launch import state
 
     state.save(Target(name="gpu-lol-x", kind="sky", repo=str(tmp_path)))
     spec = EnvironmentSpec(workload_type="cpu", gpu_type=None, gpu_count=0)

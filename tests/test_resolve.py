@@ -1,4 +1,4 @@
-"""Resolution before launch (gpu_lol/resolve.py) with the real resolver (uv).
+"""Resolution before launch (gpu_lol/launch/resolve.py) with the real resolver (uv).
 
 Two indexes: a local folder of tiny wheels built here (tests/wheelhouse.py: real project names
 with the wheel tags those projects publish for the pinned versions), used by every test not
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import resolve
 from gpu_lol.analyzer import analyze
 from gpu_lol.analyzer import image as image_mod
 from gpu_lol.errors import OperationError
+from gpu_lol.launch import resolve
 from gpu_lol.spec import EnvironmentSpec
 
 import wheelhouse

@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from gpu_lol import runpod_api
-from gpu_lol.runpod_api import RunPodApiError, Template
+from gpu_lol.launch import runpod_api
+from gpu_lol.launch.runpod_api import RunPodApiError, Template
 
 GOOD_KEY = "rp_test_key_123"
 

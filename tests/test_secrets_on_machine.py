@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import launch, remote, skypilot, user_config
+from gpu_lol import launch
+from gpu_lol.config import user_config
+from gpu_lol.launch import skypilot
+from gpu_lol.launch.state import Target
+from gpu_lol.machine import remote
 from gpu_lol.spec import EnvironmentSpec
-from gpu_lol.state import Target
 from sshd import control_cleanup, remote_tmp, sshd_server  # noqa: F401 - fixtures
 
 FIXTURES = Path(__file__).parent / "fixtures" / "launch"

@@ -6,10 +6,10 @@ import shutil
 
 import pytest
 
-from gpu_lol import catalog, selection
 from gpu_lol.errors import UsageError
-from gpu_lol.models import lookup_model
-from gpu_lol.selection import HEADROOM, choose, pick_for
+from gpu_lol.sizing import catalog, selection
+from gpu_lol.sizing.models import lookup_model
+from gpu_lol.sizing.selection import HEADROOM, choose, pick_for
 
 
 def flat(gb: float):

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import catalog, skypilot
 from gpu_lol.errors import ConfigError, OperationError
+from gpu_lol.launch import skypilot
+from gpu_lol.sizing import catalog
 from gpu_lol.spec import PROVIDERS, EnvironmentSpec
 
 IMAGE = "runpod/pytorch:1.0.3-cu1281-torch291-ubuntu2404"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from gpu_lol import config_file, probe_facts, snapshot
+from gpu_lol.config import config_file
+from gpu_lol.machine import probe_facts, snapshot
 from gpu_lol.spec import EnvironmentSpec
 from test_probe import h100, h100_report  # noqa: F401 - fixture
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import launch, skypilot, state
+from gpu_lol import launch
 from gpu_lol.errors import UsageError
-from gpu_lol.runpod_api import Template, TemplateLookup
-from gpu_lol.skypilot import ClusterStatus
+from gpu_lol.launch import skypilot, state
+from gpu_lol.launch.runpod_api import Template, TemplateLookup
+from gpu_lol.launch.skypilot import ClusterStatus
 from gpu_lol.spec import EnvironmentSpec
 
 IMAGE = "runpod/pytorch:1.0.3-cu1281-torch291-ubuntu2404"

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import remote, state, transfer
 from gpu_lol.errors import OperationError, UsageError
-from gpu_lol.state import Target
+from gpu_lol.launch import state
+from gpu_lol.launch.state import Target
+from gpu_lol.machine import remote, rsync_shell, transfer
 from sshd import control_cleanup, read_until, remote_tmp, sshd_server, start_sshd, stop_sshd, unavailable_reason  # noqa: F401
 
 pytestmark = pytest.mark.slow
@@ -92,8 +93,8 @@ def test_clean_ssh_wrapper_drops_text_before_the_marker(tmp_path):
     import sys
 
     script = "printf 'Welcome!\\nconda: base\\n'; echo M; printf 'payload\\n'"
-    argv = transfer.clean_ssh_command(["sh", "-c", script], "M")
-    assert argv[:3] == [sys.executable, "-m", "gpu_lol.transfer"]
+    argv = rsync_shell.clean_ssh_command(["sh", "-c", script], "M")
+    assert argv[:3] == [sys.executable, "-m", "gpu_lol.machine.rsync_shell"]
     out = subprocess.run(argv, capture_output=True, check=True).stdout
     assert out == b"payload\n"
 
@@ -389,8 +390,8 @@ def test_unreachable_host_is_one_line_with_a_hint(tmp_path):
 def test_cluster_teardown_lists_new_files_over_its_generated_config(sshd_server, remote_tmp, capsys):  # noqa: F811
     """A cluster record reaches its machine through SkyPilot's generated ssh config; what SkyPilot
     reports about the cluster (UP / STOPPED) cannot come from a cloud here, so it is plain data."""
-    from gpu_lol.lifecycle import DownPlan
-    from gpu_lol.skypilot import ClusterStatus
+    from gpu_lol.launch.skypilot import ClusterStatus
+    from gpu_lol.machine.lifecycle import DownPlan
 
     config = Path.home() / ".sky" / "generated" / "ssh" / "gpu-lol-c"
     config.parent.mkdir(parents=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gpu_lol import skypilot, state
+from gpu_lol.launch import skypilot, state
 
 FIXTURE = Path(__file__).parent / "fixtures" / "launch" / "complete"
 

@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 
-from gpu_lol import paths, user_config
+from gpu_lol import paths
+from gpu_lol.config import user_config
 from gpu_lol.errors import ConfigError, UsageError
 
 KEY = "sk-proj-Tq4Lw9Zr2Xc7Vb1Nm8Kj3Hg6"

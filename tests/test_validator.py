@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from gpu_lol import probe_facts, validator
+from gpu_lol.machine import probe_facts, validator
+from gpu_lol.machine.validator import FAIL, PASS, WARN
 from gpu_lol.spec import EnvironmentSpec, ModelInfo
-from gpu_lol.validator import FAIL, PASS, WARN
 from test_probe import h100, h100_report  # noqa: F401 - fixture
 
 
@@ -233,7 +233,7 @@ def test_validation_json_shape(h100):  # noqa: F811
 
 def test_validate_local_cli_cpu_repo(run_cli, tmp_path):
     """`validate --local --json` on this (GPU-less) machine with a cpu spec: runs the real probe."""
-    from gpu_lol import config_file
+    from gpu_lol.config import config_file
 
     config_file.write(tmp_path / ".gpu-lol.yaml", EnvironmentSpec(
         workload_type="cpu", gpu_type=None, gpu_count=0, base_image="python:3.11-slim",

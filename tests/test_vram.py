@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from gpu_lol import vram
-from gpu_lol.models import ModelFacts, lookup_model
+from gpu_lol.sizing import vram
+from gpu_lol.sizing.models import ModelFacts, lookup_model
 
 GIB = 2 ** 30
 REPO = Path(__file__).resolve().parent.parent

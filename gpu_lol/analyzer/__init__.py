@@ -28,9 +28,10 @@ def analyze(path: str | Path = ".", *, use_llm: bool | None = None, main_path: i
     Raises ``ConfigError`` (exit 2) for an invalid ``.gpu-lol.yaml`` and ``UsageError`` for a path
     that is not a directory.
     """
-    from gpu_lol import config_file
-    from gpu_lol.analyzer import combine, guardrails
-    from gpu_lol.analyzer.index import FileIndex
+    from gpu_lol.analyzer import combine
+    from gpu_lol.config import config_file
+    from gpu_lol.repo_index import FileIndex
+    from gpu_lol.sizing import guardrails
     from gpu_lol.spec import EnvironmentSpec
 
     root = Path(path).expanduser()

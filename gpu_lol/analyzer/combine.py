@@ -15,24 +15,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpu_lol.analyzer import configs as configs_mod
-from gpu_lol.analyzer.configs import as_int as _int_arg
 from gpu_lol.analyzer import frameworks as frameworks_mod
 from gpu_lol.analyzer import gpu_count as gpu_count_mod
-from gpu_lol.analyzer import guardrails
 from gpu_lol.analyzer import image as image_mod
 from gpu_lol.analyzer import launch_commands
 from gpu_lol.analyzer import locations
 from gpu_lol.analyzer import method as method_mod
 from gpu_lol.analyzer import model_choice
+from gpu_lol.analyzer import collector
 from gpu_lol.analyzer import packages as packages_mod
 from gpu_lol.analyzer import python_signals
 from gpu_lol.analyzer import readme_facts
 from gpu_lol.analyzer import setup_commands
 from gpu_lol.analyzer import workload as workload_mod
 from gpu_lol.analyzer.evidence import Evidence
-from gpu_lol.analyzer.index import FileIndex
 from gpu_lol.analyzer.result import Analysis, Reason
+from gpu_lol.analyzer.values import as_int as _int_arg
+from gpu_lol.repo_index import FileIndex
 from gpu_lol.requirements_text import name_of
+from gpu_lol.sizing import guardrails
 from gpu_lol.spec import DEFAULT_DISK_GB, EnvironmentSpec, ModelInfo
 
 DEFAULT_PORTS = {"vllm": 8000, "tgi": 8080, "sglang": 30000, "gradio": 7860, "streamlit": 8501, "uvicorn": 8000,
@@ -161,14 +162,14 @@ def _path_summary(i: int, cmd, a: Analysis, chosen: bool) -> dict[str, Any]:
 
 def _fits(spec) -> bool:
     """Whether the plan's per-GPU need fits its card (False: nothing in the catalog holds it)."""
-    from gpu_lol.catalog import get_gpu
+    from gpu_lol.sizing.catalog import get_gpu
 
     card = get_gpu(spec.gpu_type) if spec.gpu_type else None
     return card is None or spec.vram_required_gb <= card.vram_gb
 
 
 def redact_text(text: str) -> str:
-    from gpu_lol.redact import redact
+    from gpu_lol.secrets.redact import redact
 
     return redact(text)
 
@@ -251,7 +252,7 @@ def _decide_one(index: FileIndex, found: Findings, overrides: dict[str, Any], fo
     model_name = model_override.get("name", choice.name if workload != "cpu" else None)
     params_b = model_override.get("params_b")
     if model_override.get("name") and model_override.get("name") != choice.name:
-        from gpu_lol.models import lookup_model
+        from gpu_lol.sizing.models import lookup_model
 
         facts = lookup_model(model_override["name"])
     if params_b is None and facts is not None:
@@ -404,7 +405,7 @@ def _decide_one(index: FileIndex, found: Findings, overrides: dict[str, Any], fo
         spec.setup_commands = list(overrides["setup_commands"])
     else:
         extras = [name for name, _ in found.packages.extras_requested
-                  if not (workload == "inference" and packages_mod.is_training_extra(name))]
+                  if not (workload == "inference" and collector.is_training_extra(name))]
         if len(extras) < len(found.packages.extras_requested):
             reasoning.append("setup: training extras left out of an inference plan: " + ", ".join(
                 name for name, _ in found.packages.extras_requested if name not in extras))
@@ -519,7 +520,7 @@ def _implied_requirements(found: Findings, cmds: list, reasoning: list[str]) -> 
         package = IMPLIED_PACKAGES.get(cmd.launcher)
         if package and package not in declared and cmd.weight > 0:
             declared.add(package)
-            out.append(packages_mod.DeclaredRequirement(package, cmd.evidence, "readme"))
+            out.append(collector.DeclaredRequirement(package, cmd.evidence, "readme"))
             reasoning.append(f"packages: {package} is not declared but the documented command runs it — {cmd.evidence}")
             break  # only the main command's launcher
     return out
@@ -699,8 +700,8 @@ def _fallback_need(workload: str, found: Findings, package_names: set[str]) -> t
 
 def _need_function(workload, facts, params_b, method, batch, seq, ckpt, par, readme, overrides, base_bits=None,
                    fused=False, model_name=None, fallback: tuple[float, str] | None = None):
-    from gpu_lol import vram
-    from gpu_lol.selection import HEADROOM
+    from gpu_lol.sizing import vram
+    from gpu_lol.sizing.selection import HEADROOM
 
     fallback_gb, fallback_why = fallback or (guardrails.FALLBACK_NEED_GB.get(workload, 12.0), "")
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import re
 
+from gpu_lol.analyzer.collector import RUNTIME, Collector
 from gpu_lol.analyzer.evidence import Evidence
-from gpu_lol.analyzer.packages import RUNTIME, Collector
 
 # conda name -> pip name, where they differ but are the same software
 CONDA_TO_PIP = {

@@ -9,11 +9,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from gpu_lol.analyzer.evidence import Evidence
-from gpu_lol.analyzer.index import FileIndex, RepoFile
 from gpu_lol.analyzer import locations
-from gpu_lol.analyzer.launch_commands import truthy as _truthy
+from gpu_lol.analyzer.evidence import Evidence
 from gpu_lol.analyzer.python_signals import looks_like_model_id
+from gpu_lol.analyzer.values import as_int, truthy as _truthy
+from gpu_lol.repo_index import FileIndex, RepoFile
 
 MAX_CONFIG_BYTES = 256 * 1024
 MAX_CONFIG_FILES = 2500
@@ -79,15 +79,6 @@ def _line_of(lines: list[str], key: str, value: Any = None) -> int | None:
     return first
 
 
-def as_int(value: Any) -> int | None:
-    """A whole number from a config or command value (``8``, ``"8"``), else ``None``."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
 
 
 

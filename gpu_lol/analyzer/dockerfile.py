@@ -20,8 +20,8 @@ import json
 import posixpath
 import re
 
+from gpu_lol.analyzer.collector import Collector, resolve_path
 from gpu_lol.analyzer.evidence import Evidence
-from gpu_lol.analyzer.packages import Collector, resolve_path
 from gpu_lol.analyzer.shell_installs import CommandContext, handle_commands, handle_words
 
 _INSTR_RE = re.compile(r"^\s*([A-Za-z]+)(?:\s+(.*))?$", re.S)

@@ -15,7 +15,7 @@ class Evidence:
         return f"{self.file}:{self.line}" if self.line else self.file
 
     def __str__(self) -> str:
-        from gpu_lol.redact import redact
+        from gpu_lol.secrets.redact import redact
 
         snippet = redact(" ".join(self.text.split()))
         if len(snippet) > 90:

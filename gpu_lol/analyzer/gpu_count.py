@@ -13,10 +13,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from gpu_lol.analyzer.configs import ConfigFacts, as_int as _int
+from gpu_lol.analyzer.configs import ConfigFacts
 from gpu_lol.analyzer.evidence import Evidence
 from gpu_lol.analyzer.launch_commands import Command
 from gpu_lol.analyzer.python_signals import FileSignals
+from gpu_lol.analyzer.values import as_int as _int
 
 MAX_GPUS = 16
 LAUNCHER_KEYS = {

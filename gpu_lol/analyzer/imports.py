@@ -397,7 +397,7 @@ def _runtime_file(rel: str) -> bool:
 
 def fallback_requirements(index):
     """Requirements from the required imports of runtime code, and warnings for the rest."""
-    from gpu_lol.analyzer.packages import DeclaredRequirement
+    from gpu_lol.analyzer.collector import DeclaredRequirement
 
     reqs: list[DeclaredRequirement] = []
     warnings: list[str] = []

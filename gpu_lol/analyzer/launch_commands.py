@@ -14,9 +14,10 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from gpu_lol.analyzer.evidence import Evidence
-from gpu_lol.analyzer.index import FileIndex, RepoFile
 from gpu_lol.analyzer import locations
+from gpu_lol.analyzer.evidence import Evidence
+from gpu_lol.analyzer.values import truthy
+from gpu_lol.repo_index import FileIndex, RepoFile
 
 README_NAMES = ("readme.md", "readme.rst", "readme.txt", "readme", "readme.markdown")
 # Root-level Markdown files that document no way to run the repo.
@@ -82,7 +83,7 @@ class Command:
 
     def int_arg(self, *keys: str) -> int | None:
         """The first of these options that holds a whole number."""
-        from gpu_lol.analyzer.configs import as_int
+        from gpu_lol.analyzer.values import as_int
 
         return next((n for n in (as_int(self.args.get(k)) for k in keys) if n is not None), None)
 
@@ -94,9 +95,6 @@ class Command:
         return base * (1.5 if self.main else 1.0)
 
 
-def truthy(value) -> bool:
-    """An option value that means "on": a bare flag, true/yes/1 in any case."""
-    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "yes", "1"))
 
 
 def _launched(cmd: Command, launcher: str, tokens: list[str]) -> None:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from gpu_lol.analyzer import locations
 from gpu_lol.analyzer.configs import ConfigFacts
 from gpu_lol.analyzer.evidence import Evidence
 from gpu_lol.analyzer.launch_commands import Command, model_arg
 from gpu_lol.analyzer.python_signals import FileSignals, looks_like_model_id
-from gpu_lol.analyzer import locations
 
 _SIZED_VAR = re.compile(r"(^|[_\-])\d+(\.\d+)?[bB]([_\-]|$)")
 # Model kinds that dominate GPU memory when a repo uses several models.
@@ -28,7 +28,7 @@ MAIN_KINDS = frozenset({"llm", "multimodal", "diffusion", "seq2seq", "speech"})
 @dataclass
 class Candidate:
     name: str
-    facts: object | None  # gpu_lol.models.ModelFacts
+    facts: object | None  # gpu_lol.sizing.models.ModelFacts
     score: float = 0.0
     evidence: list[Evidence] = field(default_factory=list)
     roles: set[str] = field(default_factory=set)
@@ -47,7 +47,7 @@ class ModelChoice:
 
 
 def _lookup(name: str):
-    from gpu_lol.models import lookup_model
+    from gpu_lol.sizing.models import lookup_model
 
     try:
         return lookup_model(name)
@@ -145,7 +145,7 @@ def choose(*, workload: str, commands: list[Command], configs: dict[str, ConfigF
         for name, ev, strength in sig.model_ids:
             add(name, ev, 1.2 * strength * w * boost, role)
     for rel, cfg in local_configs:
-        from gpu_lol.models import facts_from_config
+        from gpu_lol.sizing.models import facts_from_config
 
         facts = facts_from_config(cfg, name=rel.rsplit("/", 1)[0] or rel)
         if facts is not None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
+from gpu_lol.analyzer.collector import RUNTIME, Collector
 from gpu_lol.analyzer.evidence import Evidence
-from gpu_lol.analyzer.packages import RUNTIME, Collector
 from gpu_lol.analyzer.pyproject import load_toml
 
 _MARKER_KEYS = ("sys_platform", "platform_machine", "platform_system", "platform_python_implementation",

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import re
 
+from gpu_lol.analyzer.collector import RUNTIME, Collector, is_dev_group
 from gpu_lol.analyzer.evidence import Evidence
-from gpu_lol.analyzer.packages import RUNTIME, Collector, is_dev_group
 
 try:  # Python 3.11+
     import tomllib

@@ -14,9 +14,9 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from gpu_lol.analyzer.evidence import Evidence
-from gpu_lol.analyzer.index import FileIndex
 from gpu_lol.analyzer import locations
+from gpu_lol.analyzer.evidence import Evidence
+from gpu_lol.repo_index import FileIndex
 
 MAX_PY_FILES = 1500  # files fully analyzed, highest priority first (deterministic budget)
 MAX_PY_BYTES = 16 << 20
@@ -202,7 +202,7 @@ def _true(node: ast.AST | None) -> bool:
 
 def _known_model(value: str) -> bool:
     """The model table knows this id (not a size guessed from the name)."""
-    from gpu_lol.models import lookup_model
+    from gpu_lol.sizing.models import lookup_model
 
     facts = lookup_model(value)
     return facts is not None and facts.source == "table"

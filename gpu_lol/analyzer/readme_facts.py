@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 
 from gpu_lol.analyzer.evidence import Evidence
-from gpu_lol.analyzer.index import FileIndex
 from gpu_lol.analyzer.launch_commands import readme_code_lines
+from gpu_lol.repo_index import FileIndex
 
 _NUM = r"(\d{1,3}(?:\.\d)?)"
 _MEM_WORDS = r"(?:of\s+)?(?:vram|gpu\s+memory|gpu\s+ram|video\s+memory|graphics\s+memory|显存|gpu\s+vram)"

@@ -19,8 +19,8 @@ import re
 import shlex
 from urllib.parse import urlsplit
 
+from gpu_lol.analyzer.collector import RUNTIME, Collector, resolve_path, variant
 from gpu_lol.analyzer.evidence import Evidence
-from gpu_lol.analyzer.packages import RUNTIME, Collector, resolve_path, variant
 
 _COMMENT_RE = re.compile(r"(^|\s+)#.*$")
 _OPTION_START_RE = re.compile(r"(?:^|\s)(--?[A-Za-z][\w-]*)(?=[\s=]|$)")
@@ -56,6 +56,18 @@ FLAG_OPTIONS = frozenset({
     "-qqq", "-vv", "--dry-run", "--ignore-requires-python", "--no-color",
     "--use-pep517", "--no-use-pep517", "--check-build-dependencies", "--editable-mode",
 })
+# pip's one-letter options that take a value (`-rfile`, `-qr file`)
+SHORT_WITH_VALUE = frozenset("rceiftCd")
+
+
+def short_options(word: str) -> tuple[str, str | None]:
+    """optparse's reading of ``-qr``/``-Ur``/``-rfile``: flags up to the first option that takes
+    a value, which takes the rest of the word (or, when nothing is left, the next word)."""
+    for k, ch in enumerate(word[1:], 1):
+        if ch in SHORT_WITH_VALUE:
+            rest = word[k + 1:]
+            return "-" + ch, rest or None
+    return word, None
 
 
 def parse_file(col: Collector, rel: str, target=RUNTIME, source: str = "requirements") -> None:
@@ -125,9 +137,7 @@ def _options(col, text, ev, base_dir, target, source, per_requirement=False):
         if tok.startswith("--") and "=" in tok:
             opt, value = tok.split("=", 1)
         elif len(tok) > 2 and not tok.startswith("--"):
-            from gpu_lol.analyzer.shell_installs import _short_options
-
-            opt, value = _short_options(tok)
+            opt, value = short_options(tok)
         if opt in VALUE_OPTIONS and value is None:
             if i + 1 < len(tokens):
                 value = tokens[i + 1]

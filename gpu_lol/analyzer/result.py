@@ -56,7 +56,7 @@ def decision_of(text: str) -> str:
 def reason_json(line: str) -> dict[str, Any]:
     """A reasoning line as an object; plain strings get their decision from the prefix and their
     evidence from the ``file:line: quote`` citations in the text."""
-    from gpu_lol.redact import redact
+    from gpu_lol.secrets.redact import redact
 
     decision = getattr(line, "decision", "") or decision_of(line)
     evidence = []

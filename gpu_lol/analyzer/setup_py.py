@@ -23,8 +23,8 @@ import ast
 import posixpath
 import re
 
+from gpu_lol.analyzer.collector import RUNTIME, Collector, is_dev_group, variant
 from gpu_lol.analyzer.evidence import Evidence
-from gpu_lol.analyzer.packages import RUNTIME, Collector, is_dev_group, variant
 
 _MAX_DEPTH = 8
 

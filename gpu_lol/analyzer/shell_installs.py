@@ -24,10 +24,10 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Callable
 
+from gpu_lol.analyzer.collector import RUNTIME, Collector, resolve_path
 from gpu_lol.analyzer.evidence import Evidence
-from gpu_lol.analyzer.packages import RUNTIME, Collector, resolve_path
 from gpu_lol.analyzer.req_files import (INDEX_OPTIONS, PATH_EXTRAS_RE, VALUE_OPTIONS,
-                                        add_requirement_text, include, looks_like_path)
+                                        add_requirement_text, include, looks_like_path, short_options)
 
 _ASSIGN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _PIP_RE = re.compile(r"^pip(\d+(\.\d+)?)?$")
@@ -242,7 +242,7 @@ def _pip_install_args(col: Collector, args: list[str], ev: Evidence, ctx: Comman
             if raw.startswith("--") and "=" in raw:
                 opt, value = raw.split("=", 1)
             elif not raw.startswith("--") and len(raw) > 2:
-                opt, value = _short_options(raw)
+                opt, value = short_options(raw)
             if opt in VALUE_OPTIONS and value is None:
                 if i >= len(args):
                     break
@@ -276,17 +276,6 @@ def _pip_install_args(col: Collector, args: list[str], ev: Evidence, ctx: Comman
         _positional(col, word, ev, ctx, target)
 
 
-_SHORT_WITH_VALUE = frozenset("rceiftCd")
-
-
-def _short_options(word: str) -> tuple[str, str | None]:
-    """optparse's reading of ``-qr``/``-Ur``/``-rfile``: flags up to the first option that takes
-    a value, which takes the rest of the word (or, when nothing is left, the next word)."""
-    for k, ch in enumerate(word[1:], 1):
-        if ch in _SHORT_WITH_VALUE:
-            rest = word[k + 1:]
-            return "-" + ch, rest or None
-    return word, None
 
 
 def _positional(col, word, ev, ctx, target, editable=False):

@@ -25,19 +25,19 @@ def analyze_command(path: str, as_json: bool, no_llm: bool, main_path: int) -> i
             out["resolution"] = resolution
         print_json(out)
         return 0
-    from gpu_lol.render import analysis_panel
+    from gpu_lol.launch.render import analysis_panel
 
     analysis_panel(analysis)
     return 0
 
 
 def _resolve_setup(analysis):
-    """The setup section, resolved for the image's Python (see gpu_lol.resolve); a conflict is
+    """The setup section, resolved for the image's Python (see gpu_lol.launch.resolve); a conflict is
     a warning here (``up`` refuses it)."""
     from pathlib import Path
 
-    from gpu_lol import resolve
     from gpu_lol.errors import OperationError
+    from gpu_lol.launch import resolve
 
     spec = analysis.spec
     try:

@@ -1,6 +1,6 @@
 """``gpu-lol config``: get and set the user's settings (the LLM endpoint for now).
 
-Thin: validation, storage and masking live in :mod:`gpu_lol.user_config`.
+Thin: validation, storage and masking live in :mod:`gpu_lol.config.user_config`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def config_command() -> None:
 @click.argument("value")
 def _set(key: str, value: str) -> int:
     """Set KEY to VALUE (VALUE '-' reads it from stdin)."""
-    from gpu_lol import user_config
+    from gpu_lol.config import user_config
     from gpu_lol.errors import UsageError
 
     user_config.check_key(key)
@@ -61,7 +61,7 @@ def _set(key: str, value: str) -> int:
 @click.argument("key")
 def _unset(key: str) -> int:
     """Remove KEY from the settings file."""
-    from gpu_lol import user_config
+    from gpu_lol.config import user_config
 
     removed = user_config.unset(key)
     click.echo(f"{key} removed" if removed else f"{key} was not set in {user_config.path()}", err=True)
@@ -76,7 +76,7 @@ def _get(key: str, reveal: bool) -> int:
 
     Exit 1 when it has no value.
     """
-    from gpu_lol import user_config
+    from gpu_lol.config import user_config
 
     setting = user_config.effective(key)
     if setting.value is None:
@@ -90,7 +90,7 @@ def _get(key: str, reveal: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def _show(as_json: bool) -> int:
     """Show every setting, its value in effect (keys masked) and where it comes from."""
-    from gpu_lol import user_config
+    from gpu_lol.config import user_config
     from gpu_lol.console import print_json, stdout, warn
 
     settings = user_config.all_settings()

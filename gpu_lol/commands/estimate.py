@@ -43,8 +43,8 @@ def estimate_command(model: str, method: str, params_b: float | None, batch_size
     path to a local config.json.
     """
     from gpu_lol.errors import UsageError
-    from gpu_lol.models import resolve_model
-    from gpu_lol.selection import pick_for
+    from gpu_lol.sizing.models import resolve_model
+    from gpu_lol.sizing.selection import pick_for
 
     for flag, value in (("--batch-size", batch_size), ("--seq-len", seq_len), ("--gpus", gpu_count),
                         ("--tensor-parallel", tensor_parallel)):
@@ -142,7 +142,7 @@ def _render(report: dict) -> None:
              "vram_per_gpu_gb": None, "need_per_gpu_gb": report["vram_gb"],
              "price_hr": report["price_hr"], "providers": report["providers"],
              "fits": report["fits"]}
-    from gpu_lol.catalog import get_gpu
+    from gpu_lol.sizing.catalog import get_gpu
 
     gpu = get_gpu(report["gpu_type"])
     first["vram_per_gpu_gb"] = gpu.vram_gb if gpu else 0

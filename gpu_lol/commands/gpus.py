@@ -14,8 +14,8 @@ PROVIDER_CHOICES = ("runpod", "vast", "lambda")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def gpus_command(min_vram: float | None, providers: tuple[str, ...], as_json: bool) -> int:
     """List the GPUs gpu-lol can pick: memory, providers (and their names for the card), $/hr."""
-    from gpu_lol.catalog import catalog_rows
     from gpu_lol.errors import UsageError
+    from gpu_lol.sizing.catalog import catalog_rows
 
     if min_vram is not None and min_vram < 0:
         raise UsageError(f"--min-vram must be 0 or more, got {min_vram:g}")

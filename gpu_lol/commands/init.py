@@ -23,8 +23,8 @@ def init_command(path: str, force: bool, no_llm: bool, complete: bool, lock: boo
     """
     from pathlib import Path
 
-    from gpu_lol import config_file
     from gpu_lol.analyzer import analyze
+    from gpu_lol.config import config_file
     from gpu_lol.console import info
     from gpu_lol.errors import UsageError
 
@@ -46,9 +46,9 @@ def init_command(path: str, force: bool, no_llm: bool, complete: bool, lock: boo
 
 def _lock(repo, analysis, *, force: bool) -> None:
     """Resolve the setup's requirements and write the lock beside .gpu-lol.yaml."""
-    from gpu_lol import resolve
     from gpu_lol.console import info, warn
     from gpu_lol.errors import OperationError, UsageError
+    from gpu_lol.launch import resolve
     from gpu_lol.paths import write_private
 
     spec = analysis.spec
@@ -64,7 +64,7 @@ def _lock(repo, analysis, *, force: bool) -> None:
         spec.base_image, spec.python_version = check.image, check.python
     base = list(spec.setup_commands)
     if not base and spec.requirements:
-        from gpu_lol.skypilot import pip_install_command
+        from gpu_lol.launch.skypilot import pip_install_command
 
         base = [pip_install_command(spec.requirements)]
     spec.setup_commands = resolve.locked_setup(base, res, resolve.pip_installs(base), inline=False)

@@ -1,5 +1,5 @@
 """``ls``, ``info``, ``start``, ``stop``, ``down``, ``check``, ``cost``: thin renderers over
-:mod:`gpu_lol.lifecycle`. NAME defaults to the cluster (or host) launched from the current repo."""
+:mod:`gpu_lol.machine.lifecycle`. NAME defaults to the cluster (or host) launched from the current repo."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def _money(value: float | None) -> str:
 @click.option("--refresh", is_flag=True, help="Ask the providers for the latest status (slower).")
 def ls_command(as_json: bool, refresh: bool) -> int:
     """List clusters and host targets: status, GPU, provider, $/hr, uptime, autostop, repo."""
-    from gpu_lol import lifecycle
     from gpu_lol.console import info, print_json
+    from gpu_lol.machine import lifecycle
 
     listing = lifecycle.list_targets(refresh=refresh, progress=_progress)
     if as_json:
@@ -75,8 +75,8 @@ def ls_command(as_json: bool, refresh: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def info_command(name: str | None, as_json: bool) -> int:
     """Show one cluster or host target (and write its SSH config if it is up)."""
-    from gpu_lol import lifecycle
     from gpu_lol.console import print_json, stdout
+    from gpu_lol.machine import lifecycle
 
     data = lifecycle.info(name, progress=_progress)
     if as_json:
@@ -139,8 +139,8 @@ def stop_command(name: str | None, yes: bool, as_json: bool) -> int:
     RunPod and Lambda cannot stop a machine, only tear it down: gpu-lol says so and offers
     `down` instead (exit 1 when nothing was stopped).
     """
-    from gpu_lol import lifecycle
     from gpu_lol.console import confirm
+    from gpu_lol.machine import lifecycle
 
     result = lifecycle.stop(name, progress=_progress, output=sys.stderr)
     if result.action == "cannot_stop" and not as_json and not yes and sys.stdin.isatty():
@@ -159,7 +159,7 @@ def stop_command(name: str | None, yes: bool, as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def start_command(name: str | None, as_json: bool) -> int:
     """Restart a stopped cluster (with the autostop it was launched with)."""
-    from gpu_lol import lifecycle
+    from gpu_lol.machine import lifecycle
 
     return _render_action(lifecycle.start(name, progress=_progress, output=sys.stderr), as_json)
 
@@ -172,9 +172,9 @@ def start_command(name: str | None, as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def down_command(names: tuple[str, ...], all_targets: bool, yes: bool, purge: bool, as_json: bool) -> int:
     """Tear down a cluster (billing stops, disk deleted) or forget a host target."""
-    from gpu_lol import lifecycle
     from gpu_lol.console import confirm, info, print_json
     from gpu_lol.errors import UsageError
+    from gpu_lol.machine import lifecycle
 
     if all_targets and names:
         raise UsageError("pass NAME or --all, not both")
@@ -187,7 +187,7 @@ def down_command(names: tuple[str, ...], all_targets: bool, yes: bool, purge: bo
     if not yes:
         for plan in plans:
             info(f"  {plan.describe()}")
-        from gpu_lol.transfer import check_before_down  # lists results the teardown would delete
+        from gpu_lol.machine.transfer import check_before_down  # lists results the teardown would delete
 
         new_files = check_before_down(plans, purge=purge)
         if not sys.stdin.isatty():
@@ -214,8 +214,8 @@ def down_command(names: tuple[str, ...], all_targets: bool, yes: bool, purge: bo
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def check_command(as_json: bool) -> int:
     """Check ssh/rsync, SkyPilot's API server and each provider's credentials."""
-    from gpu_lol import lifecycle
     from gpu_lol.console import print_json
+    from gpu_lol.machine import lifecycle
 
     checks = lifecycle.check(progress=_progress)
     passed = lifecycle.check_passed(checks)
@@ -242,8 +242,8 @@ def check_command(as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def cost_command(days: int | None, as_json: bool) -> int:
     """SkyPilot's cost report: every cluster in the period, including torn-down ones."""
-    from gpu_lol import lifecycle
     from gpu_lol.console import info, print_json
+    from gpu_lol.machine import lifecycle
 
     report = lifecycle.cost(days, progress=_progress)
     if as_json:

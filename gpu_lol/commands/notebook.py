@@ -1,6 +1,6 @@
 """``gpu-lol notebook`` / ``code`` / ``forward``: interactive work on a cluster or host.
 
-See :mod:`gpu_lol.notebook` for the tunnel, the Jupyter server's life and the VS Code command.
+See :mod:`gpu_lol.machine.notebook` for the tunnel, the Jupyter server's life and the VS Code command.
 """
 
 from __future__ import annotations
@@ -49,9 +49,10 @@ def notebook_command(name: str | None, port: int | None, install: bool, open_bro
     Ctrl-C closes the tunnel; the server and its kernels keep running, and
     `gpu-lol notebook` again reconnects to them. --stop stops the server.
     """
-    from gpu_lol import notebook, state
     from gpu_lol.console import confirm, info
     from gpu_lol.errors import OperationError, UsageError
+    from gpu_lol.launch import state
+    from gpu_lol.machine import notebook
 
     if stop and (restart or install or open_browser):
         raise UsageError("--stop stops the server; it takes no other option", None)
@@ -128,9 +129,10 @@ def code_command(name: str | None, print_only: bool, editor: str, yes: bool) -> 
     import shlex
     import subprocess
 
-    from gpu_lol import notebook, state
     from gpu_lol.console import confirm, info
     from gpu_lol.errors import OperationError, UsageError
+    from gpu_lol.launch import state
+    from gpu_lol.machine import notebook
 
     target = state.resolve(name)
     exe = None if print_only else notebook.find_code(editor)

@@ -1,7 +1,7 @@
 """``gpu-lol ssh`` / ``exec`` / ``logs``: work on a cluster or host over SSH.
 
 NAME defaults to the cluster or host launched from the current repo. The transport (argv,
-multiplexing, quoting, exit codes, Ctrl-C) is :mod:`gpu_lol.remote`.
+multiplexing, quoting, exit codes, Ctrl-C) is :mod:`gpu_lol.machine.remote`.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def ssh_command(ctx: click.Context, name: str | None, print_only: bool, forwards
     """
     import shlex
 
-    from gpu_lol import remote, state
+    from gpu_lol.launch import state
+    from gpu_lol.machine import remote
 
     pairs = [remote.parse_forward(f) for f in forwards]
     target = state.resolve(name)
@@ -83,8 +84,9 @@ def forward_command(args: tuple[str, ...]) -> int:
     """
     import re
 
-    from gpu_lol import remote, state
     from gpu_lol.console import info
+    from gpu_lol.launch import state
+    from gpu_lol.machine import remote
 
     words = list(args)
     name = None
@@ -117,12 +119,13 @@ def exec_command(ctx: click.Context, name: str | None, sync: bool, tty: bool | N
     Without a terminal the cluster is held busy (a keep-alive SSH session) while the command
     runs; for work that must outlive your connection use `gpu-lol run`.
     """
-    from gpu_lol import remote, state
+    from gpu_lol.launch import state
+    from gpu_lol.machine import remote
 
     command = _require_command(ctx, name, "exec")
     target = state.resolve(name)
     if detach:
-        from gpu_lol import jobs
+        from gpu_lol.machine import jobs
 
         return jobs.run(target, command, detach=True)
     if tty is None:
@@ -131,8 +134,8 @@ def exec_command(ctx: click.Context, name: str | None, sync: bool, tty: bool | N
 
 
 def _require_command(ctx: click.Context, name: str | None, verb: str) -> list[str]:
-    from gpu_lol import state
     from gpu_lol.errors import UsageError
+    from gpu_lol.launch import state
 
     command = _command_after_dashdash(ctx)
     if not command:
@@ -160,9 +163,10 @@ def run_command(ctx: click.Context, name: str | None, detach: bool, no_sync: boo
     Ctrl-C stops following, not the job (`sky cancel NAME JOB` stops it). On your own host
     (no job queue, no autostop) the command runs inline, as `gpu-lol exec`.
     """
-    from gpu_lol import jobs, remote, state
     from gpu_lol.console import info
     from gpu_lol.errors import UsageError
+    from gpu_lol.launch import state
+    from gpu_lol.machine import jobs, remote
 
     command = _require_command(ctx, name, "run")
     target = state.resolve(name)
@@ -176,8 +180,8 @@ def run_command(ctx: click.Context, name: str | None, detach: bool, no_sync: boo
 
 
 def _valid_name(name: str) -> bool:
-    from gpu_lol import state
     from gpu_lol.errors import UsageError
+    from gpu_lol.launch import state
 
     try:
         state.check_name(name)
@@ -201,9 +205,10 @@ def logs_command(name: str | None, job: int | None, follow: bool, tail: int, pro
     cluster), or with --provision how the machine was provisioned. For a job the exit status
     is SkyPilot's: 0 succeeded, 100 failed, 101 not finished, 102 not found, 103 cancelled.
     """
-    from gpu_lol import remote, state
     from gpu_lol.console import info
     from gpu_lol.errors import UsageError
+    from gpu_lol.launch import state
+    from gpu_lol.machine import remote
 
     if name and job is None and name.isdigit() and state.load(name) is None:
         name, job = None, int(name)  # `gpu-lol logs 3`: a job of this repo's cluster

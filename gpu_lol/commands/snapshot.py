@@ -19,9 +19,11 @@ def snapshot_command(name: str | None, local: bool, output: str | None, force: b
     import sys
     from pathlib import Path
 
-    from gpu_lol import config_file, snapshot, state
+    from gpu_lol.config import config_file
     from gpu_lol.console import confirm, info
     from gpu_lol.errors import UsageError
+    from gpu_lol.launch import state
+    from gpu_lol.machine import snapshot
 
     if local and name:
         raise UsageError("give a NAME or --local, not both", "gpu-lol snapshot --local snapshots this machine")

@@ -1,4 +1,4 @@
-"""``gpu-lol templates [--filter TEXT]``: the user's RunPod pod templates (over :mod:`gpu_lol.runpod_api`)."""
+"""``gpu-lol templates [--filter TEXT]``: the user's RunPod pod templates (over :mod:`gpu_lol.launch.runpod_api`)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ def templates_command(text: str | None, as_json: bool) -> int:
     when its image runs the same torch and CUDA as the spec (a cached image boots faster);
     GPU_LOL_TEMPLATE_PATTERN prefers templates whose name matches it.
     """
-    from gpu_lol import runpod_api
     from gpu_lol.console import info, print_json
+    from gpu_lol.launch import runpod_api
 
     templates = runpod_api.filter_templates(runpod_api.list_templates(), text)
     if as_json:

@@ -1,7 +1,7 @@
 """``gpu-lol pull`` / ``push``: copy files between here and a cluster or host (rsync over SSH).
 
 NAME is optional: with one path (pull REMOTE, push LOCAL) or when the first word is not a known
-target, the target is the one launched from the current repo. See :mod:`gpu_lol.transfer`.
+target, the target is the one launched from the current repo. See :mod:`gpu_lol.machine.transfer`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ _CTX = {"help_option_names": ["-h", "--help"]}
 def _split(words: tuple[str, ...], command: str, first: str, second: str):
     """([NAME] A [B]) -> (target, A, B): with two words the first is NAME only when a target
     of that name exists (otherwise it is A and the second is B)."""
-    from gpu_lol import state
     from gpu_lol.errors import UsageError
+    from gpu_lol.launch import state
 
     words = tuple(words)
     usage = f"gpu-lol {command} [NAME] {first} [{second}]"
@@ -34,8 +34,8 @@ def _split(words: tuple[str, ...], command: str, first: str, second: str):
 
 
 def _is_target(word: str) -> bool:
-    from gpu_lol import state
     from gpu_lol.errors import UsageError
+    from gpu_lol.launch import state
 
     try:
         return state.load(state.check_name(word)) is not None
@@ -75,7 +75,7 @@ def pull_command(words: tuple[str, ...], dry_run: bool, force: bool, excludes: t
     Resumable (run it again after an interruption); never deletes; a file here that is newer
     than the incoming one is overwritten only after a confirmation or --force.
     """
-    from gpu_lol import transfer
+    from gpu_lol.machine import transfer
 
     target, remote_path, local = _split(words, "pull", "REMOTE", "LOCAL")
     transfer.pull(target, remote_path, local, dry_run=dry_run, force=force, excludes=excludes,
@@ -99,7 +99,7 @@ def push_command(words: tuple[str, ...], dry_run: bool, force: bool, excludes: t
     Resumable; never deletes; a remote file newer than the local one is overwritten only after a
     confirmation or --force.
     """
-    from gpu_lol import transfer
+    from gpu_lol.machine import transfer
 
     target, local, remote_path = _split(words, "push", "LOCAL", "REMOTE")
     transfer.push(target, local, remote_path, dry_run=dry_run, force=force, excludes=excludes,

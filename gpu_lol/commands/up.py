@@ -91,7 +91,7 @@ def up_command(path: Path, dry_run: bool, as_json: bool, yes: bool, name: str | 
     if (identity or workdir) and host is None:
         raise UsageError("--identity and --workdir only apply with --host")
     if host is not None:  # checked before the analysis; `--host ''` is not "no host"
-        from gpu_lol.hosts import check_workdir, parse_host
+        from gpu_lol.machine.hosts import check_workdir, parse_host
 
         parse_host(host)
         if workdir is not None:
@@ -138,8 +138,9 @@ def analyzed(repo: Path, *, use_llm: bool, quiet: bool, main_path: int = 0, opti
 
 def plan_and_launch(repo: Path, spec, options, *, dry_run: bool, as_json: bool, yes: bool,
                     analysis=None, yes_expensive: bool = False) -> int:
-    from gpu_lol import budget, launch
+    from gpu_lol import launch
     from gpu_lol.console import confirm, info, print_json
+    from gpu_lol.launch import budget
 
     plan = launch.build_plan(repo, spec, options)
     gate = budget.check(plan, analysis, yes_expensive=yes_expensive)
@@ -244,9 +245,10 @@ def _show_outcome(outcome) -> None:
 
 def _up_host(repo: Path, spec, options, *, host: str, identity: str | None, workdir: str | None,
              dry_run: bool, as_json: bool, yes: bool) -> int:
-    from gpu_lol import launch, state
+    from gpu_lol import launch
     from gpu_lol.console import info, print_json
     from gpu_lol.errors import UsageError
+    from gpu_lol.launch import state
 
     spec, _warnings = launch.apply_options(spec, options)
     name = state.check_name(options.name or state.default_name(repo))
@@ -255,8 +257,8 @@ def _up_host(repo: Path, spec, options, *, host: str, identity: str | None, work
         raise UsageError(f"'{name}' is already the name of a SkyPilot cluster",
                          "pass --name for the host, or `gpu-lol down` the cluster first")
     if dry_run:
-        from gpu_lol.redact import redact
-        from gpu_lol.sensitive import is_secret_env_name
+        from gpu_lol.secrets.redact import redact
+        from gpu_lol.secrets.sensitive import is_secret_env_name
 
         shown = spec.to_dict()  # never a secret value in a dry run, --json included
         values = [str(v) for k, v in (shown.get("envs") or {}).items() if is_secret_env_name(k)]
@@ -270,7 +272,7 @@ def _up_host(repo: Path, spec, options, *, host: str, identity: str | None, work
             info(f"dry run: would set up {repo} on {host} as '{name}' "
                  f"(workdir {workdir or 'default'}; a virtualenv with --system-site-packages); nothing done.")
         return 0
-    from gpu_lol import hosts
+    from gpu_lol.machine import hosts
 
     target = hosts.up_host(repo, spec, host, identity=identity, name=name, workdir=workdir, yes=yes)
     if as_json:

@@ -16,9 +16,10 @@ def validate_command(name: str | None, local: bool, as_json: bool) -> int:
     """
     from pathlib import Path
 
-    from gpu_lol import state, validator
     from gpu_lol.console import print_json
     from gpu_lol.errors import UsageError
+    from gpu_lol.launch import state
+    from gpu_lol.machine import validator
 
     if local and name:
         raise UsageError("give a NAME or --local, not both", "gpu-lol validate --local checks this machine")
@@ -36,7 +37,7 @@ def render(result) -> None:
     from rich.text import Text
 
     from gpu_lol.console import stdout
-    from gpu_lol.probe_facts import gpu_summary
+    from gpu_lol.machine.probe_facts import gpu_summary
 
     console = stdout()
     where = result.target or "this machine"

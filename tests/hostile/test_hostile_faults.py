@@ -211,7 +211,7 @@ def test_ssh_server_fault(case, tmp_path):
     env = dict(os.environ, GPU_LOL_SSH_CONNECT_TIMEOUT="2")
     repo = _repo(tmp_path)
     if case.id.startswith("ssh-exec-"):
-        from gpu_lol import state
+        from gpu_lol.launch import state
 
         state.save(state.Target(name="stall", kind="host", repo=str(repo), extra={
             "host": "127.0.0.1", "user": "me", "port": server.port, "workdir": str(tmp_path / "remote"),
@@ -226,7 +226,7 @@ def test_ssh_server_fault(case, tmp_path):
     finally:
         server.close()
     check_outcome(Out(proc.returncode, out, err), case.expect)
-    from gpu_lol import state
+    from gpu_lol.launch import state
 
     assert state.load("gpu-lol-repo") is None  # nothing recorded for a host never reached
     assert "127.0.0.1" in err
@@ -332,7 +332,7 @@ def test_sigint(case, tmp_path, isolated_home, big_tree):
     assert not _leftovers(repo, isolated_home)  # no half-written file
     config = repo / ".gpu-lol.yaml"
     if config.exists():  # init finished writing before the signal: the file is whole
-        from gpu_lol import config_file
+        from gpu_lol.config import config_file
 
         config_file.load(config)
         config.unlink()
@@ -353,12 +353,12 @@ def test_race(case, tmp_path, isolated_home):
             t.start()
         for t in threads:
             t.join()
-        from gpu_lol import user_config
+        from gpu_lol.config import user_config
 
         data = user_config.read_file()
         assert data["llm"]["model"] == "m7" and data["llm"]["timeout"] == 8.0  # no lost update
     elif case.id == "race-state-save":
-        from gpu_lol import state
+        from gpu_lol.launch import state
 
         def save(i):
             state.save(state.Target(name=f"t{i % 4}", kind="host", repo=str(tmp_path), extra={"i": i}))
@@ -375,7 +375,7 @@ def test_race(case, tmp_path, isolated_home):
         for p in procs:
             p.communicate(timeout=120)
         assert all(p.returncode == 0 for p in procs)
-        from gpu_lol import config_file
+        from gpu_lol.config import config_file
 
         config_file.load(repo / ".gpu-lol.yaml")
         assert not _leftovers(repo)

@@ -40,7 +40,7 @@ def test_private_modes(case, run_cli, tmp_path, isolated_home, monkeypatch):
             assert run_cli("config", "set", "llm.model", "m").code == 0
             assert run_cli("config", "set", "llm.key", SECRET).code == 0
         elif case.id == "mode-state":
-            from gpu_lol import state
+            from gpu_lol.launch import state
 
             state.save(state.Target(name="t", kind="host", repo=str(tmp_path)))
         elif case.id == "mode-llm-cache":
@@ -50,7 +50,8 @@ def test_private_modes(case, run_cli, tmp_path, isolated_home, monkeypatch):
                 __import__("gpu_lol.paths").paths.write_private(
                     __import__("gpu_lol.paths").paths.cache_dir("llm") / "x.json", "{}")
         elif case.id == "mode-host-ssh-config":
-            from gpu_lol import remote, state
+            from gpu_lol.launch import state
+            from gpu_lol.machine import remote
 
             target = state.Target(name="h", kind="host", repo=str(tmp_path), extra={
                 "host": "127.0.0.1", "user": "me", "port": 22, "workdir": "/tmp/w", "venv": "/tmp/w/v"})
@@ -95,7 +96,7 @@ def test_write_never_follows_a_planted_link(case, tmp_path):
 
 @pytest.mark.parametrize("case", _ids("sync-"), ids=lambda c: c.id)
 def test_sync_leaves_secrets_out(case, tmp_path):
-    from gpu_lol import sync
+    from gpu_lol.launch import sync
     from gpu_lol.spec import EnvironmentSpec
 
     repo = _repo(tmp_path)

@@ -77,9 +77,9 @@ def run_stubbed(script: str, cwd: Path) -> None:
 def test_probe_output_runs_nothing(case, tmp_path, no_marks):
     """A host whose probe prints a hostile interpreter name: the setup script gpu-lol renders
     from it, run by a real bash, fails to find that interpreter and runs nothing else."""
-    from gpu_lol import hosts
+    from gpu_lol.launch.state import Target
+    from gpu_lol.machine import hosts
     from gpu_lol.spec import EnvironmentSpec
-    from gpu_lol.state import Target
 
     pre = hosts._parse_preflight(f"home=/root\nrsync=yes\npython={case.build}\npython_version=3.11.7\n")
     assert pre.python == case.build.split("\n")[0]
@@ -100,7 +100,9 @@ def hostile_box(sshd_server, tmp_path_factory):  # noqa: F811
     """`up --host` once, with every hostile value as a spec env and a hostile workdir name."""
     import tempfile
 
-    from gpu_lol import config_file, remote, state
+    from gpu_lol.config import config_file
+    from gpu_lol.launch import state
+    from gpu_lol.machine import remote
     from gpu_lol.spec import EnvironmentSpec
 
     base = tmp_path_factory.mktemp("hostile-box")

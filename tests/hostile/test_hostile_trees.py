@@ -28,7 +28,7 @@ def test_tree(case, run_cli, tmp_path, isolated_home, no_marks, request):
 
 @pytest.mark.parametrize("case", CAP_CASES, ids=[c.id for c in CAP_CASES])
 def test_caps_say_so(case, run_cli, tmp_path, monkeypatch):
-    from gpu_lol.analyzer import index
+    from gpu_lol import repo_index as index
 
     name, value = case.build
     monkeypatch.setattr(index, name, value)

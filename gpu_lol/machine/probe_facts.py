@@ -1,6 +1,6 @@
 """Turn the probe's raw outputs into facts: GPUs, driver and CUDA versions, torch, packages.
 
-The probe (``gpu_lol/probe/probe.py``) runs on the machine and only collects raw text
+The probe (``gpu_lol/machine/probe/probe.py``) runs on the machine and only collects raw text
 (``nvidia-smi``, ``nvcc --version``, a torch one-liner, ``pip freeze``) plus a few stdlib facts;
 every parser lives here, on our side, where the real H100 outputs in ``../shared/fixtures/h100``
 test it. ``facts_from_report(raw)`` is the one entry point the validator and snapshot use.
@@ -34,7 +34,7 @@ _URL_CREDENTIALS_RE = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<cred>[^/@
 
 
 def probe_source() -> str:
-    return resources.files("gpu_lol.probe").joinpath("probe.py").read_text(encoding="utf-8")
+    return resources.files("gpu_lol.machine.probe").joinpath("probe.py").read_text(encoding="utf-8")
 
 
 def probe_stdin(workdir: str | None = None, files: dict[str, list] | None = None) -> str:
@@ -81,7 +81,7 @@ def run_probe(target=None, *, workdir: str | None = None, files: dict[str, list]
             raise OperationError(f"cannot run {exe}: {exc.strerror or exc}", None) from None
         returncode, stdout, stderr, where = proc.returncode, proc.stdout, proc.stderr, "this machine"
     else:
-        from gpu_lol import remote
+        from gpu_lol.machine import remote
 
         result = remote.capture(target, REMOTE_PYTHON, input=stdin, timeout=timeout, cd="try")
         returncode, stdout, stderr, where = result.returncode, result.stdout, result.stderr, target.name
@@ -227,7 +227,7 @@ def gpu_devices(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
 
 def catalog_id_for(nvidia_smi_name: str) -> str | None:
     """gpu-lol's GPU id for an ``nvidia-smi`` name ("NVIDIA H100 80GB HBM3" -> "H100-SXM")."""
-    from gpu_lol import catalog
+    from gpu_lol.sizing import catalog
 
     gpu = catalog.gpu_for_nvidia_smi_name(nvidia_smi_name)
     return gpu.id if gpu is not None else None
@@ -429,7 +429,7 @@ def facts_from_report(raw: dict[str, Any]) -> dict[str, Any]:
             caps = [d["compute_capability"] for d in gpu["devices"] if d["compute_capability"]]
             gpu["compute_capability"] = caps[0] if caps else None
             if gpu["compute_capability"] is None and gpu["catalog_id"]:
-                from gpu_lol import catalog
+                from gpu_lol.sizing import catalog
 
                 entry = catalog.get_gpu(gpu["catalog_id"])
                 gpu["compute_capability"] = entry.compute_capability if entry else None

@@ -50,7 +50,7 @@ def load(path: Path) -> LoadedConfig:
     """Read and validate a config file. Raises :class:`ConfigError` (exit 2)."""
     import stat
 
-    from gpu_lol.analyzer.index import read_bytes
+    from gpu_lol.repo_index import read_bytes
 
     path = Path(path)
     try:
@@ -114,7 +114,7 @@ def _normalize_gpu_type(data: dict[str, Any], path: str) -> list[str]:
         value = str(value)  # gpu_type: 4090
     if not isinstance(value, str):
         return []
-    from gpu_lol import catalog
+    from gpu_lol.sizing import catalog
 
     if value in catalog.gpu_ids():
         return []

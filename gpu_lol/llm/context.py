@@ -1,6 +1,6 @@
 """What an LLM gets to read about a repo: a bounded, prioritized, redacted digest.
 
-The digest is built from the shared :class:`~gpu_lol.analyzer.index.FileIndex` (no second walk)
+The digest is built from the shared :class:`~gpu_lol.repo_index.FileIndex` (no second walk)
 and the heuristics' result. It has a fixed budget of :data:`CONTEXT_BUDGET` characters, split
 into sections in priority order; a section that needs less than its share passes the rest on to
 the sections after it, and nothing is ever sent beyond the total:
@@ -20,9 +20,9 @@ the sections after it, and nothing is ever sent beyond the total:
                                                   install, hardware
 ====  =================================  ======  =============================================
 
-Secret files (:func:`gpu_lol.sensitive.is_secret_file` plus a few more kinds listed in
+Secret files (:func:`gpu_lol.secrets.sensitive.is_secret_file` plus a few more kinds listed in
 :data:`EXTRA_SECRET_FILES`) are never read; they are not even named. Every piece of text is
-redacted (:func:`gpu_lol.redact.redact`) before it is cut to size, and cut only on a line or
+redacted (:func:`gpu_lol.secrets.redact.redact`) before it is cut to size, and cut only on a line or
 token boundary, so a secret can never be half-redacted by truncation.
 """
 
@@ -33,13 +33,13 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
-from gpu_lol.redact import redact
-from gpu_lol.sensitive import is_secret_file
-from gpu_lol.sync import human_bytes
+from gpu_lol.console import human_bytes
+from gpu_lol.secrets.redact import redact
+from gpu_lol.secrets.sensitive import is_secret_file
 
 if TYPE_CHECKING:
-    from gpu_lol.analyzer.index import FileIndex, RepoFile
     from gpu_lol.analyzer.result import Analysis
+    from gpu_lol.repo_index import FileIndex, RepoFile
 
 CONTEXT_BUDGET = 24_000
 SHARES = (

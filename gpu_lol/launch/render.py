@@ -9,7 +9,7 @@ def _gpu_line(analysis: Analysis) -> str:
     spec = analysis.spec
     if spec.is_cpu:
         return "none (cpu workload)"
-    from gpu_lol.catalog import get_gpu
+    from gpu_lol.sizing.catalog import get_gpu
 
     card = get_gpu(spec.gpu_type) if spec.gpu_type else None
     vram = f" ({card.vram_gb:.0f} GB each)" if card else ""

@@ -7,7 +7,7 @@ its size before anything moves, and our own rsync (``exec --sync``, ``up --host`
 that list.
 
 On top of those rules gpu-lol never uploads credentials by accident: files that look like secrets
-(``.env``, ``*.pem``, ``id_*``, ``credentials*``, … see :mod:`gpu_lol.sensitive`) and the
+(``.env``, ``*.pem``, ``id_*``, ``credentials*``, … see :mod:`gpu_lol.secrets.sensitive`) and the
 ``.git`` directory are left out and listed in :attr:`SyncPlan.excluded`. ``.git`` is kept when
 the spec needs it: a setup command that runs ``git``, or a build that takes its version from git
 (setuptools-scm, hatch-vcs, versioneer). A SkyPilot launch with anything left out syncs a staged
@@ -22,7 +22,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gpu_lol.sensitive import is_secret_file
+from gpu_lol.console import human_bytes
+from gpu_lol.secrets.sensitive import is_secret_file
 
 LARGE_WORKDIR_BYTES = 100 * 1024 * 1024
 MAX_RULES_BYTES = 1 << 20  # an ignore file larger than this is read up to here
@@ -53,19 +54,12 @@ class SyncPlan:
                 f"(ignore rules: {self.ignore_source}{left_out})")
 
 
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
 
 
 def _load_rules(path: Path):
     import pathspec
 
-    from gpu_lol.analyzer.index import read_bytes
+    from gpu_lol.repo_index import read_bytes
 
     data = read_bytes(path, MAX_RULES_BYTES)  # never blocks on a FIFO, never reads a device
     if data is None:
@@ -83,7 +77,7 @@ _SCM_MARKERS = ("setuptools_scm", "setuptools-scm", "hatch-vcs", "hatch_vcs", "v
 
 def needs_git(root: Path, spec=None) -> bool:
     """Whether the work needs ``.git`` on the machine (setup runs git, or the version comes from it)."""
-    from gpu_lol.analyzer.index import read_text
+    from gpu_lol.repo_index import read_text
 
     commands = list(getattr(spec, "setup_commands", None) or [])
     if any(re.search(r"(^|[\s;&|(])git\s", c) for c in commands):
@@ -182,28 +176,6 @@ def _ignored(rules: tuple, rel: str, is_dir: bool) -> bool:
             ignored = bool(result.include)
     return ignored
 
-
-def rsync_argv(sync_plan: SyncPlan, destination: str, ssh_command: list[str],
-               files_from: Path) -> list[str]:
-    """rsync argv that copies exactly ``sync_plan.files`` to ``destination`` (``host:path``).
-
-    ``files_from`` is a scratch file path this function fills with the list (NUL-separated so
-    any file name is safe). ``ssh_command`` is the ssh argv rsync uses as its remote shell.
-    """
-    import shlex
-
-    from gpu_lol.transfer import clean_ssh_command, new_marker, rsync_path
-
-    files_from.write_bytes(b"".join(rel.encode() + b"\0" for rel, _ in sync_plan.files))
-    # The remote login shell may print text before rsync starts (a chatty .bashrc): the wrapper
-    # drops everything before the marker the remote command prints (see gpu_lol.transfer).
-    marker = new_marker()
-    return [
-        "rsync", "-a", "--no-owner", "--no-group", "--from0", f"--files-from={files_from}",
-        "-e", " ".join(shlex.quote(part) for part in clean_ssh_command(ssh_command, marker)),
-        f"--rsync-path={rsync_path(marker)}",
-        str(sync_plan.root) + "/", destination,
-    ]
 
 
 def stage(sync_plan: SyncPlan, dest: Path) -> Path:

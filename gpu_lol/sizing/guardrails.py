@@ -35,7 +35,7 @@ def round_need(gb: float) -> float:
 
 def choose(need_for_count: Callable[[int], float], *, shardable: bool, gpu_type: str | None = None,
            gpu_count: int | None = None, providers: list[str] | None = None) -> GpuChoice:
-    from gpu_lol import selection
+    from gpu_lol.sizing import selection
 
     sel = selection.choose(need_for_count, shardable=shardable, gpu_type=gpu_type, gpu_count=gpu_count,
                            providers=providers)
@@ -112,7 +112,7 @@ def choose_fitting(need_for_count: Callable[[int], float], *, shardable: bool, r
 def finalize(spec: EnvironmentSpec, *, shardable: bool = True, fixed: frozenset[str] | set[str] = frozenset()
              ) -> tuple[EnvironmentSpec, list[str]]:
     """Make ``spec`` consistent; ``fixed`` names fields a user set (kept, with a warning if unsafe)."""
-    from gpu_lol.catalog import get_gpu
+    from gpu_lol.sizing.catalog import get_gpu
 
     notes: list[str] = []
     if spec.workload_type == "cpu":

@@ -37,7 +37,7 @@ class Snapshot:
     left_out: list[str] = field(default_factory=list)
 
     def yaml(self) -> str:
-        from gpu_lol.config_file import spec_to_yaml
+        from gpu_lol.config.config_file import spec_to_yaml
 
         return spec_to_yaml(self.spec, self.header)
 
@@ -51,7 +51,7 @@ def _strip_local_label(requirement: str) -> tuple[str, bool]:
 
 def requirements_beyond_base(facts: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(exact pins of the packages installed beyond the base, notes explaining the choice)."""
-    from gpu_lol.probe_facts import TOOLING
+    from gpu_lol.machine.probe_facts import TOOLING
     from gpu_lol.requirements_text import is_valid
 
     packages = facts.get("packages") or {}
@@ -234,7 +234,7 @@ def _setup_with_pins(commands: list[str], requirements: list[str]) -> tuple[list
     """
     if not commands:
         return [], []
-    from gpu_lol.skypilot import pip_install_command
+    from gpu_lol.launch.skypilot import pip_install_command
 
     kept = [c for c in commands if not _is_install_command(c) or _installs_local_code(c)]
     dropped = [c for c in commands if c not in kept]
@@ -247,7 +247,7 @@ def _setup_with_pins(commands: list[str], requirements: list[str]) -> tuple[list
 
 
 def header_for(snapshot_facts: dict[str, Any], where: str) -> str:
-    from gpu_lol.probe_facts import gpu_summary
+    from gpu_lol.machine.probe_facts import gpu_summary
 
     gpu = snapshot_facts.get("gpu") or {}
     torch = snapshot_facts.get("torch") or {}
@@ -271,7 +271,7 @@ def header_for(snapshot_facts: dict[str, Any], where: str) -> str:
 
 def take(target=None, *, repo: Path | None = None) -> Snapshot:
     """Probe ``target`` (this machine when None) and build its spec."""
-    from gpu_lol import probe_facts, validator
+    from gpu_lol.machine import probe_facts, validator
 
     if target is None:
         repo = Path(repo or Path.cwd()).resolve()
@@ -282,8 +282,8 @@ def take(target=None, *, repo: Path | None = None) -> Snapshot:
         image_known = False
         first_notes = [f"packages: the environment of {python_from}"]
     else:
-        from gpu_lol import remote
-        from gpu_lol.state import KIND_SKY
+        from gpu_lol.launch.state import KIND_SKY
+        from gpu_lol.machine import remote
 
         base, source = validator.target_spec(target)
         raw = probe_facts.run_probe(target, workdir=remote.workdir_of(target))
@@ -303,7 +303,7 @@ def take(target=None, *, repo: Path | None = None) -> Snapshot:
 
 def unchanged(snapshot: Snapshot, path: Path) -> bool:
     """True when ``path`` already holds exactly this spec (every field set to the same value)."""
-    from gpu_lol import config_file
+    from gpu_lol.config import config_file
 
     if not path.is_file():
         return False

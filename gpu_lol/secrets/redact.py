@@ -192,6 +192,6 @@ def secret_env_values() -> list[str]:
     """Values of this process's environment variables whose names say they are secret."""
     import os
 
-    from gpu_lol.sensitive import is_secret_env_name
+    from gpu_lol.secrets.sensitive import is_secret_env_name
 
     return [v for k, v in os.environ.items() if v and len(v) >= 8 and is_secret_env_name(k)]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpu_lol.errors import OperationError, UsageError
-from gpu_lol.state import KIND_SKY, Target
+from gpu_lol.launch.state import KIND_SKY, Target
 
 JOB_RC_DIR = "~/.gpu-lol/jobs"
 JOB_NAME_PREFIX = "gpu-lol-run"
@@ -44,8 +44,8 @@ def rc_path(token: str) -> str:
 def run_script(command: list[str] | str, token: str) -> str:
     """The job's ``run``: the user's command in the synced workdir; its exit code is written to
     the rc file on any exit (an ``exit N`` inside the command included)."""
-    from gpu_lol.remote import SKY_WORKDIR, command_text, shell_path
-    from gpu_lol.skypilot import SECRETS_FILE
+    from gpu_lol.launch.skypilot import SECRETS_FILE
+    from gpu_lol.machine.remote import SKY_WORKDIR, command_text, shell_path
 
     rc = shell_path(rc_path(token))
     rc_dir = shell_path(JOB_RC_DIR)
@@ -62,7 +62,7 @@ def job_task(target: Target, command: list[str] | str, token: str, *,
              accelerators: dict[str, int] | None, secrets: dict[str, str] | None = None,
              sync: bool = True) -> dict[str, Any]:
     """The SkyPilot task ``run`` submits (a dict for ``sky.Task.from_yaml_config``)."""
-    from gpu_lol.sensitive import is_secret_env_name
+    from gpu_lol.secrets.sensitive import is_secret_env_name
 
     task: dict[str, Any] = {"name": f"{JOB_NAME_PREFIX}-{token[:8]}", "run": run_script(command, token)}
     if sync:
@@ -84,7 +84,7 @@ def cluster_accelerators(name: str) -> dict[str, int] | None:
     """The accelerators the cluster was launched with ({'H100': 1}); raises when it is not UP."""
     import sky
 
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     records = skypilot.call(lambda: skypilot._get(sky.status([name], all_users=True)))
     record = next((r for r in records if skypilot._record_value(r, "name") == name), None)
@@ -106,7 +106,8 @@ def cluster_accelerators(name: str) -> dict[str, int] | None:
 
 
 def _accelerators_from_spec(record: Any, name: str) -> dict[str, int] | None:
-    from gpu_lol import catalog, state
+    from gpu_lol.launch import state
+    from gpu_lol.sizing import catalog
 
     target = state.load(name)
     spec = target.spec if target else {}
@@ -130,7 +131,7 @@ def submit(target: Target, command: list[str] | str, *, sync: bool = True) -> Su
     """Queue the command as a SkyPilot job on the cluster; returns its job id."""
     import sky
 
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     if target.kind != KIND_SKY:
         raise UsageError(f"'{target.name}' is your own host: it has no SkyPilot job queue",
@@ -158,7 +159,7 @@ def follow(target: Target, job_id: int | None, *, token: str | None = None) -> i
     """Stream the job's log until it ends; the command's exit code (or SkyPilot's job code)."""
     import sky
 
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     try:
         # the job's output is the command's: our stdout (SkyPilot's own chatter goes to stderr)
@@ -178,7 +179,7 @@ def follow(target: Target, job_id: int | None, *, token: str | None = None) -> i
 
 def read_exit_code(target: Target, token: str) -> int | None:
     """The exit code the job wrote on the machine, or None when it cannot be read."""
-    from gpu_lol import remote
+    from gpu_lol.machine import remote
 
     path = remote.shell_path(rc_path(token))
     try:

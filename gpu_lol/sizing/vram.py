@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-from gpu_lol.models import ModelFacts, typical_shapes
+from gpu_lol.sizing.models import ModelFacts, typical_shapes
 from gpu_lol.spec import METHODS
 
 GIB = float(1 << 30)
@@ -500,7 +500,7 @@ def estimator(*, facts: ModelFacts | None = None, params_b: float | None = None,
 
 
 def need_for_count(**kwargs) -> Callable[[int], float]:
-    """A ``need_for_count(n) -> GiB per GPU`` closure for :func:`gpu_lol.selection.choose`.
+    """A ``need_for_count(n) -> GiB per GPU`` closure for :func:`gpu_lol.sizing.selection.choose`.
 
     Takes :func:`estimator`'s arguments. Pass ``shardable=False`` to ``choose`` when the code
     cannot split across GPUs.

@@ -403,7 +403,7 @@ def run_checks(spec: EnvironmentSpec, facts: dict[str, Any], *, local: bool,
 
 def expected_files(repo: Path) -> dict[str, list]:
     """``{relative path: [size, sha256 or None]}`` of what a sync sends from ``repo``."""
-    from gpu_lol import sync
+    from gpu_lol.launch import sync
 
     plan = sync.plan(repo)
     out: dict[str, list] = {}
@@ -425,8 +425,8 @@ def expected_files(repo: Path) -> dict[str, list]:
 def local_spec(repo: Path) -> tuple[EnvironmentSpec, str]:
     """The spec for ``--local``: ``.gpu-lol.yaml`` where the repo has one, the analysis filling
     the fields it does not set (``analyze`` applies the file itself)."""
-    from gpu_lol import config_file
     from gpu_lol.analyzer import analyze
+    from gpu_lol.config import config_file
 
     spec = analyze(repo, use_llm=False).spec
     path = config_file.find(repo)
@@ -443,7 +443,7 @@ def target_spec(target) -> tuple[EnvironmentSpec, str]:
 
 def validate(target=None, *, repo: Path | None = None) -> Validation:
     """Probe ``target`` (or this machine when None) and check it against its spec."""
-    from gpu_lol import probe_facts
+    from gpu_lol.machine import probe_facts
 
     if target is None:
         repo = Path(repo or Path.cwd()).resolve()
@@ -451,7 +451,7 @@ def validate(target=None, *, repo: Path | None = None) -> Validation:
         raw = probe_facts.run_probe(None, workdir=str(repo))
         facts = probe_facts.facts_from_report(raw)
         return Validation(None, spec, source, facts, run_checks(spec, facts, local=True))
-    from gpu_lol import remote
+    from gpu_lol.machine import remote
 
     spec, source = target_spec(target)
     files = expected_files(Path(target.repo)) if Path(target.repo).is_dir() else None

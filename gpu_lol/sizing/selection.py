@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from gpu_lol import catalog
 from gpu_lol.errors import UsageError
+from gpu_lol.sizing import catalog
 
 HEADROOM = 0.90
 MAX_ALTERNATIVES = 4
@@ -59,7 +59,7 @@ def price_table(providers: Sequence[str] | None = None) -> tuple[dict[str, float
     """Cheapest on-demand $/hr for one card of each GPU id on these providers, and the source.
 
     Reads SkyPilot's cached ``~/.sky/catalogs/v8/<cloud>/vms.csv`` directly (no SkyPilot import)
-    when present, else the built-in table; see :func:`gpu_lol.catalog.price_table`.
+    when present, else the built-in table; see :func:`gpu_lol.sizing.catalog.price_table`.
     """
     return catalog.price_table(list(providers) if providers else None)
 
@@ -358,10 +358,10 @@ def pick_for(facts, *, method: str = "inference", params_b: float | None = None,
              shardable: bool = True):
     """Estimate a model's memory and pick GPUs for it: ``(Estimate at the chosen count, Selection)``.
 
-    The multi-GPU strategy is :func:`gpu_lol.vram.estimator`'s (inference split across GPUs;
+    The multi-GPU strategy is :func:`gpu_lol.sizing.vram.estimator`'s (inference split across GPUs;
     training sharded with FSDP unless ``zero_stage``/``fsdp``/``tensor_parallel`` say otherwise).
     """
-    from gpu_lol import vram
+    from gpu_lol.sizing import vram
 
     if gpu_count and tensor_parallel and gpu_count % tensor_parallel:
         raise ValueError(f"tensor parallel {tensor_parallel} must divide the GPU count {gpu_count}")

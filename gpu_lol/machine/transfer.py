@@ -1,6 +1,6 @@
 """Files across: ``pull`` (results back) and ``push`` (data out) over the target's own SSH transport.
 
-Both run ``rsync`` with the ssh argv of :mod:`gpu_lol.remote` (same config file, known_hosts,
+Both run ``rsync`` with the ssh argv of :mod:`gpu_lol.machine.remote` (same config file, known_hosts,
 identity and shared master connection) as its remote shell:
 
 * paths: a relative remote path is in the target's workdir, ``~/...`` is in the remote home,
@@ -18,7 +18,7 @@ identity and shared master connection) as its remote shell:
   not followed (rsync's own rule), with a note.
 * a remote ``.bashrc`` that prints text would corrupt rsync's protocol ("is your shell
   clean?"): the remote command prints a random marker before it execs rsync and the local ssh
-  wrapper (``python -m gpu_lol.transfer --clean-ssh``) drops everything before the marker.
+  wrapper (``python -m gpu_lol.machine.rsync_shell --clean-ssh``) drops everything before the marker.
 """
 
 from __future__ import annotations
@@ -33,93 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpu_lol.errors import OperationError, UsageError
+from gpu_lol.machine.rsync_shell import clean_ssh_command, new_marker, rsync_path
 
 PARTIAL_DIR = ".gpu-lol-partial"
-_CLEAN_FLAG = "--clean-ssh"
-# How much remote login noise the wrapper skips looking for the marker before giving up.
-_NOISE_LIMIT = 1 << 20
-
-
-# ---------------------------------------------------------------------------------------------
-# The ssh wrapper rsync uses as its remote shell
-
-
-def clean_ssh_command(ssh_argv: list[str], marker: str) -> list[str]:
-    """The argv rsync runs as ``-e``: our wrapper around ``ssh_argv`` that skips login noise."""
-    return [sys.executable, "-m", "gpu_lol.transfer", _CLEAN_FLAG, marker, *ssh_argv]
-
-
-def rsync_path(marker: str) -> str:
-    """``--rsync-path``: the remote command prints the marker, then becomes rsync (plain words:
-    every login shell, fish and csh included, reads it the same way)."""
-    return f"echo {marker}; exec rsync"
-
-
-def new_marker() -> str:
-    return "gpu-lol-rsync-" + os.urandom(8).hex()
-
-
-def _clean_ssh_main(argv: list[str]) -> int:
-    """Run ssh; copy its stdout to ours from the line after the marker on."""
-    import signal
-
-    marker, ssh = argv[0].encode(), argv[1:]
-    needle = marker + b"\n"
-    # Ctrl-C reaches rsync and ssh (same process group); we wait for ssh to end.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    proc = subprocess.Popen(ssh, stdout=subprocess.PIPE)
-    source, sink = proc.stdout.fileno(), sys.stdout.fileno()
-    os.set_blocking(sink, True)  # rsync hands us a non-blocking socket
-    buffered = b""
-    found = False
-    try:
-        while True:
-            if found and _splice_rest(source, sink):
-                break
-            chunk = os.read(source, 1 << 16)
-            if not chunk:
-                break
-            if found:
-                _write_all(sink, chunk)
-                continue
-            buffered += chunk
-            at = buffered.find(needle)
-            if at >= 0:
-                found = True
-                _write_all(sink, buffered[at + len(needle):])
-                buffered = b""
-            elif len(buffered) > _NOISE_LIMIT:
-                found = True  # no marker: pass everything on, rsync reports what it sees
-                _write_all(sink, buffered)
-                buffered = b""
-        if buffered:
-            # The remote command never got to rsync (e.g. rsync is missing): say what came.
-            os.write(2, buffered[-2000:])
-    except BrokenPipeError:
-        pass
-    finally:
-        proc.stdout.close()
-    return proc.wait()
-
-
-def _splice_rest(source: int, sink: int) -> bool:
-    """Copy the rest of the stream in the kernel (Linux ``splice``); False where it cannot."""
-    splice = getattr(os, "splice", None)
-    if splice is None:
-        return False
-    try:
-        while splice(source, sink, 1 << 20):
-            pass
-    except OSError:
-        return False
-    return True
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,7 +157,7 @@ class Plan:
         return sum(i.size for i in self.files)
 
     def summary(self) -> str:
-        from gpu_lol.sync import human_bytes
+        from gpu_lol.console import human_bytes
 
         files = self.files
         new = sum(1 for i in files if i.is_new)
@@ -283,7 +199,7 @@ class Transfer:
 
     def __init__(self, target, direction: str, local: Path, remote_path: str, *,
                  excludes: tuple[str, ...] = ()):
-        from gpu_lol import remote
+        from gpu_lol.machine import remote
 
         self.target = target
         self.direction = direction
@@ -296,7 +212,7 @@ class Transfer:
         self.local_arg = str(local)  # the caller adds rsync's trailing slash where it means "into"
 
     def argv(self, *extra: str) -> list[str]:
-        from gpu_lol import remote
+        from gpu_lol.machine import remote
 
         ssh = clean_ssh_command(remote.ssh_command_for_rsync(self.target), self.marker)
         argv = ["rsync", "-a", "--no-owner", "--no-group", "--secluded-args",
@@ -337,7 +253,7 @@ class Transfer:
         if "rsync: command not found" in lower or "rsync: not found" in lower or "exec: rsync" in lower:
             return OperationError(f"{self.ep.label} has no rsync", "install rsync on the machine")
         if proc.returncode == 255 or "connection" in lower and "closed" in lower:
-            from gpu_lol import remote
+            from gpu_lol.machine import remote
 
             ssh_lines = [line for line in lines if line.startswith("ssh:") or "denied" in line.lower()
                          or "host key" in line.lower()]
@@ -496,9 +412,9 @@ def pull(target, remote_path: str, local: str | None, *, dry_run: bool = False, 
 def push(target, local: str, remote_path: str | None, *, dry_run: bool = False, force: bool = False,
          excludes: tuple[str, ...] = (), progress: bool | None = None) -> Plan:
     """Copy ``local`` to ``remote_path`` on the target (default: its place in the workdir)."""
-    from gpu_lol import remote
     from gpu_lol.console import info, warn
-    from gpu_lol.sensitive import is_secret_file
+    from gpu_lol.machine import remote
+    from gpu_lol.secrets.sensitive import is_secret_file
 
     _check_text(local, "local path")
     source = _absolute(Path(local).expanduser())
@@ -551,7 +467,7 @@ def push(target, local: str, remote_path: str | None, *, dry_run: bool = False, 
 
 
 def _remote_exists(target, path: str) -> bool:
-    from gpu_lol import remote
+    from gpu_lol.machine import remote
 
     result = remote.capture(target, "test -d " + shlex.quote(path), cd="skip", login=False)
     return result.returncode == 0
@@ -597,7 +513,7 @@ def new_files_since_launch(target, *, timeout: float = 30) -> NewFiles:
     was written on the machine (or changed here and synced later) shows. ``.git``, gpu-lol's own
     ``.gpu-lol`` folder, ``__pycache__`` and rsync's partial folder are left out.
     """
-    from gpu_lol import remote
+    from gpu_lol.machine import remote
 
     out = NewFiles(name=target.name)
     try:
@@ -659,7 +575,7 @@ def check_before_down(plans: list, *, purge: bool) -> list[NewFiles]:
     """For each target whose teardown deletes its workdir: list the files written since launch
     (on stderr). Returns those that have some; the caller asks (or refuses without a terminal)."""
     from gpu_lol.console import info
-    from gpu_lol.sync import human_bytes
+    from gpu_lol.console import human_bytes
 
     found = []
     for item in plans:
@@ -687,9 +603,3 @@ def check_before_down(plans: list, *, purge: bool) -> list[NewFiles]:
         top = sorted({n.split("/", 1)[0] for n, _ in new.files})[:3]
         info("    keep them first: " + "; ".join(f"gpu-lol pull {new.name} {shlex.quote(t)}" for t in top))
     return found
-
-
-if __name__ == "__main__":  # the ssh wrapper rsync runs (see clean_ssh_command)
-    if len(sys.argv) > 2 and sys.argv[1] == _CLEAN_FLAG:
-        raise SystemExit(_clean_ssh_main(sys.argv[2:]))
-    raise SystemExit("usage: python -m gpu_lol.transfer --clean-ssh MARKER SSH-ARGV...")

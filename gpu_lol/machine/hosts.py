@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gpu_lol import remote, state
 from gpu_lol.errors import OperationError, UsageError
+from gpu_lol.launch import state
+from gpu_lol.launch.state import KIND_HOST, Target
+from gpu_lol.machine import remote
 from gpu_lol.spec import EnvironmentSpec
-from gpu_lol.state import KIND_HOST, Target
 
 DEFAULT_WORKDIR = "~/gpu-lol/{name}"
 SETUP_TIMEOUT_NOTE = "setup runs until it finishes; Ctrl-C stops it on the host"
@@ -254,7 +255,7 @@ def _gpu_problems(spec: EnvironmentSpec, pre: Preflight, where: str) -> tuple[li
     if memory and spec.vram_required_gb and min(memory) + 0.5 < spec.vram_required_gb:
         problems.append(f"{where}'s GPUs have {min(memory):g} GiB but the spec needs "
                         f"{spec.vram_required_gb:g} GiB per GPU: the work will not fit")
-    from gpu_lol.probe_facts import catalog_id_for
+    from gpu_lol.machine.probe_facts import catalog_id_for
 
     found = catalog_id_for(gpus[0][0])
     notes.append(f"{where}: {len(gpus)}x {gpus[0][0]}" + (f" ({found})" if found else ""))
@@ -274,8 +275,8 @@ def render_setup(target: Target, spec: EnvironmentSpec, python: str, *,
     ``python`` is an interpreter the pre-flight ran (``import sys, venv``); ``ensurepip``: whether
     it has ensurepip (Debian's python3 without python3-venv has not): without it the virtualenv
     is made ``--without-pip`` and uses the system pip."""
-    from gpu_lol.sensitive import is_secret_env_name
-    from gpu_lol.skypilot import pip_install_command
+    from gpu_lol.launch.skypilot import pip_install_command
+    from gpu_lol.secrets.sensitive import is_secret_env_name
 
     workdir = remote.workdir_of(target)
     venv = target.extra["venv"]
@@ -319,10 +320,6 @@ def render_setup(target: Target, spec: EnvironmentSpec, python: str, *,
         lines.append(pip_install_command(spec.requirements))
     lines.append('echo "gpu-lol: setup finished $(date -u +%Y-%m-%dT%H:%M:%SZ)"')
     return "\n".join(lines) + "\n", warnings
-
-
-def setup_log_path(target: Target) -> str:
-    return remote.host_meta_dir(remote.workdir_of(target)) + "/setup.log"
 
 
 def _write_remote_file(target: Target, path: str, text: str) -> None:
@@ -520,7 +517,7 @@ def up_host(repo: Path, spec: EnvironmentSpec, host: str, *, identity: str | Non
         warn(message)
     _write_remote_file(target, meta + "/setup.sh", script)
     _write_remote_file(target, meta + "/bashrc", remote.host_rcfile(target))
-    info(f"running setup on {where} (log: {setup_log_path(target)})")
+    info(f"running setup on {where} (log: {remote.setup_log_path(target)})")
     rc = _run_setup(target)
     if rc != 0:
         raise OperationError(f"setup failed on {where} (exit {rc})",

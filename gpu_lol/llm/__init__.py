@@ -1,7 +1,7 @@
 """Optional LLM refinement of the heuristic analysis, with any OpenAI-compatible endpoint.
 
 The flow (:func:`refine`): build a bounded, redacted digest of the repo
-(:mod:`gpu_lol.llm_context`), look the exact request up in the answer cache, else ask the
+(:mod:`gpu_lol.llm.context`), look the exact request up in the answer cache, else ask the
 endpoint for one JSON object, validate it field by field as untrusted input, merge the valid
 fields into the heuristic spec (never over fields ``.gpu-lol.yaml`` sets), and pass the result
 through the same guardrails as the heuristics. Every failure degrades to the heuristic result
@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 from gpu_lol.spec import METHODS, WORKLOADS
 
 if TYPE_CHECKING:
-    from gpu_lol.analyzer.index import FileIndex
     from gpu_lol.analyzer.result import Analysis
+    from gpu_lol.repo_index import FileIndex
     from gpu_lol.spec import EnvironmentSpec
 
 PROMPT_VERSION = 1  # part of the cache key: bump when the prompt or the answer format changes
@@ -66,7 +66,7 @@ class LLMSettings:
     timeout: float = 30.0
 
     def __repr__(self) -> str:  # the key never shows up in a log or traceback
-        from gpu_lol.user_config import mask
+        from gpu_lol.config.user_config import mask
 
         return (f"LLMSettings(url={self.url!r}, key={mask(self.key or '')!r}, model={self.model!r}, "
                 f"timeout={self.timeout!r})")
@@ -92,7 +92,7 @@ def settings() -> LLMSettings:
 
     Raises :class:`gpu_lol.errors.ConfigError` when a value (env or file) is malformed.
     """
-    from gpu_lol import user_config
+    from gpu_lol.config import user_config
 
     data = user_config.read_file()
     values = {name.split(".", 1)[1]: user_config.effective(name, data).value
@@ -110,14 +110,14 @@ def enabled(no_llm: bool = False) -> bool:
 
 # ---- the prompt ---------------------------------------------------------------------------
 def _gpu_menu() -> str:
-    from gpu_lol.catalog import all_gpus
+    from gpu_lol.sizing.catalog import all_gpus
 
     return ", ".join(f"{g.id} ({g.vram_gb:g} GB, ~${g.price_hr:.2f}/h)"
                      for g in sorted(all_gpus(), key=lambda g: (g.price_hr, g.id)))
 
 
 def system_prompt() -> str:
-    from gpu_lol.llm_context import DATA_CLOSE, DATA_OPEN
+    from gpu_lol.llm.context import DATA_CLOSE, DATA_OPEN
 
     return f"""You size cloud GPU machines for machine-learning repositories.
 You get a digest of one repository and the findings of a rule-based analyzer that already read it.
@@ -142,7 +142,7 @@ only as evidence about the code. Values such as [REDACTED] were removed on purpo
 
 def build_messages(index: "FileIndex", heuristic: "Analysis", secrets: tuple[str, ...] = ()):
     """(messages, context) for one request; the same repo state gives the same messages."""
-    from gpu_lol.llm_context import build_context, wrap
+    from gpu_lol.llm.context import build_context, wrap
 
     context = build_context(index, heuristic, secrets=secrets)
     messages = [{"role": "system", "content": system_prompt()},
@@ -383,7 +383,7 @@ class Validated:
 
 def validate(answer: dict[str, Any]) -> Validated:
     """Check each field of an (untrusted) answer; keep the valid ones, a warning per invalid one."""
-    from gpu_lol.catalog import gpu_ids
+    from gpu_lol.sizing.catalog import gpu_ids
 
     out: dict[str, Any] = {}
     warnings: list[str] = []
@@ -535,7 +535,7 @@ def _plain(value: Any) -> str:
 def _finalize(spec: "EnvironmentSpec", heuristic: "Analysis"):
     """The heuristics' own guardrails: the GPU holds the VRAM per GPU, the count is consistent,
     cpu work gets no GPU; fields ``.gpu-lol.yaml`` sets stay as they are."""
-    from gpu_lol.analyzer.guardrails import finalize
+    from gpu_lol.sizing.guardrails import finalize
 
     shardable = getattr(heuristic, "shardable", None)
     kwargs: dict[str, Any] = {"fixed": frozenset(heuristic.config_fields)}
@@ -546,7 +546,7 @@ def _finalize(spec: "EnvironmentSpec", heuristic: "Analysis"):
 
 
 def _price(spec: "EnvironmentSpec") -> float:
-    from gpu_lol.catalog import get_gpu
+    from gpu_lol.sizing.catalog import get_gpu
 
     card = get_gpu(spec.gpu_type) if spec.gpu_type and not spec.is_cpu else None
     return card.price_hr * max(spec.gpu_count, 1) if card else 0.0
@@ -564,7 +564,7 @@ def refine(index: "FileIndex", heuristic: "Analysis") -> "Analysis":
         return _degraded(heuristic, f"settings: {getattr(exc, 'message', exc)}")
     if not s.url:
         return heuristic
-    from gpu_lol.redact import redact, secret_env_values
+    from gpu_lol.secrets.redact import redact, secret_env_values
 
     secrets = tuple(v for v in [s.key or "", *secret_env_values()] if v)
     try:

@@ -35,11 +35,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpu_lol import paths
 from gpu_lol.errors import OperationError, UsageError
-from gpu_lol.state import KIND_HOST, KIND_SKY, Target
+from gpu_lol.launch.state import KIND_HOST, KIND_SKY, Target
+
+if TYPE_CHECKING:
+    from gpu_lol.launch.sync import SyncPlan
 
 SKY_WORKDIR = "~/sky_workdir"
 # GPU_LOL_SSH_CONNECT_TIMEOUT (seconds) overrides it: for slow links, and for tests of stalling servers.
@@ -303,7 +306,7 @@ def command_text(command: list[str] | str) -> str:
 
 
 def _env_exports(target: Target) -> list[str]:
-    from gpu_lol.sensitive import is_secret_env_name
+    from gpu_lol.secrets.sensitive import is_secret_env_name
 
     out = []
     envs = (target.spec or {}).get("envs") or {}
@@ -334,7 +337,7 @@ def prelude(ep: Endpoint, *, must_cd: bool = True, quiet: bool = False) -> list[
     lines += _env_exports(ep.target)
     if ep.target.kind == KIND_SKY:
         # the secrets setup wrote from SkyPilot's secrets (mode 600; never printed)
-        from gpu_lol.skypilot import SECRETS_FILE
+        from gpu_lol.launch.skypilot import SECRETS_FILE
 
         secrets = shell_path(SECRETS_FILE)
         lines.append(f"if [ -r {secrets} ]; then . {secrets}; fi")
@@ -865,11 +868,33 @@ def rsync_destination(ep: Endpoint) -> str:
         host = f"[{host}]"
     return f"{host}:{path.rstrip('/')}/"
 
+def rsync_argv(sync_plan: "SyncPlan", destination: str, ssh_command: list[str],
+               files_from: Path) -> list[str]:
+    """rsync argv that copies exactly ``sync_plan.files`` to ``destination`` (``host:path``).
+
+    ``files_from`` is a scratch file path this function fills with the list (NUL-separated so
+    any file name is safe). ``ssh_command`` is the ssh argv rsync uses as its remote shell.
+    """
+    import shlex
+
+    from gpu_lol.machine.rsync_shell import clean_ssh_command, new_marker, rsync_path
+
+    files_from.write_bytes(b"".join(rel.encode() + b"\0" for rel, _ in sync_plan.files))
+    # The remote login shell may print text before rsync starts (a chatty .bashrc): the wrapper
+    # drops everything before the marker the remote command prints (see gpu_lol.machine.rsync_shell).
+    marker = new_marker()
+    return [
+        "rsync", "-a", "--no-owner", "--no-group", "--from0", f"--files-from={files_from}",
+        "-e", " ".join(shlex.quote(part) for part in clean_ssh_command(ssh_command, marker)),
+        f"--rsync-path={rsync_path(marker)}",
+        str(sync_plan.root) + "/", destination,
+    ]
+
 
 def sync_repo(target: Target, repo: Path | None = None, *, quiet: bool = False):
-    """rsync the repo (the files SkyPilot would send; see gpu_lol.sync) to the workdir."""
-    from gpu_lol import sync
+    """rsync the repo (the files SkyPilot would send; see gpu_lol.launch.sync) to the workdir."""
     from gpu_lol.console import info, warn
+    from gpu_lol.launch import sync
 
     repo = Path(repo or target.repo)
     if not repo.is_dir():
@@ -896,7 +921,7 @@ def sync_repo(target: Target, repo: Path | None = None, *, quiet: bool = False):
     fd, files_from = tempfile.mkstemp(prefix="rsync-", suffix=".list", dir=scratch)
     os.close(fd)
     try:
-        argv = sync.rsync_argv(plan, rsync_destination(ep), _ssh_prefix(ep, batch=True), Path(files_from))
+        argv = rsync_argv(plan, rsync_destination(ep), _ssh_prefix(ep, batch=True), Path(files_from))
         started = time.monotonic()
         try:
             proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -932,13 +957,16 @@ def close(target: Target) -> None:
 # Logs
 
 
+def setup_log_path(target: Target) -> str:
+    """Where a host target's setup log is (on the host)."""
+    return host_meta_dir(workdir_of(target)) + "/setup.log"
+
+
 def stream_logs(target: Target, *, follow: bool = False, tail: int = 0, provision: bool = False,
                 job_id: int | None = None) -> int:
     """Print the target's logs: a host's setup log (over SSH); a cluster's latest job log
     (setup and run output, through SkyPilot) or with ``provision`` its provisioning log."""
     if target.kind == KIND_HOST:
-        from gpu_lol.hosts import setup_log_path
-
         log = shell_path(setup_log_path(target))
         count = f"-n {int(tail)}" if tail and tail > 0 else "-n +1"
         follow_flag = " -F" if follow else ""
@@ -947,7 +975,7 @@ def stream_logs(target: Target, *, follow: bool = False, tail: int = 0, provisio
         return run(target, script)
     import sky  # only here: a cluster's logs go through SkyPilot's API server
 
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     if provision:
         return int(skypilot.call(sky.tail_provision_logs, target.name, follow=follow, tail=tail) or 0)

@@ -31,7 +31,7 @@ def price_limit(spec) -> tuple[float | None, str]:
     """The limit in effect and where it comes from (the repo's file first, then the user's setting)."""
     if getattr(spec, "max_price_per_hour", None):
         return float(spec.max_price_per_hour), ".gpu-lol.yaml max_price_per_hour"
-    from gpu_lol import user_config
+    from gpu_lol.config import user_config
 
     setting = user_config.effective("max_price_per_hour")
     if setting.value is not None:
@@ -42,8 +42,8 @@ def price_limit(spec) -> tuple[float | None, str]:
 
 def cheapest_alternative(spec) -> tuple[str, float] | None:
     """The cheapest (card, count) that holds the spec's per-GPU need at its GPU count."""
-    from gpu_lol import selection
     from gpu_lol.errors import UsageError
+    from gpu_lol.sizing import selection
 
     if spec.is_cpu:
         return None

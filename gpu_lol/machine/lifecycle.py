@@ -2,7 +2,7 @@
 
 SkyPilot answers ``down``/``stop``/``start`` on a cluster that does not exist with success, so
 every action here asks SkyPilot for the cluster's status first and checks the result after.
-Host targets (your own machines, :mod:`gpu_lol.hosts`) are listed and forgotten here too; they
+Host targets (your own machines, :mod:`gpu_lol.machine.hosts`) are listed and forgotten here too; they
 are never billed, so stopping or starting one is explained, not done.
 """
 
@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from gpu_lol import state
 from gpu_lol.errors import OperationError, UsageError
+from gpu_lol.launch import state
 from gpu_lol.spec import PROVIDERS
 
 Progress = Callable[[str], None]
@@ -71,7 +71,7 @@ def _sky_available(records: list[state.Target], progress: Progress) -> bool:
     With nothing launched and no server running, starting SkyPilot's local server (10-20 s,
     about 1 GB) just to list nothing is not worth it.
     """
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     if any(t.kind == state.KIND_SKY for t in records):
         skypilot.ensure_api_server(progress)
@@ -86,7 +86,7 @@ def _sky_available(records: list[state.Target], progress: Progress) -> bool:
 
 def list_targets(*, refresh: bool = False, progress: Progress = _quiet) -> Listing:
     """Every gpu-lol target with its live status, plus SkyPilot clusters gpu-lol did not launch."""
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     records = state.all_targets()
     listing = Listing()
@@ -141,7 +141,7 @@ def billing_notes(clusters: list[Any]) -> list[str]:
 
 def _refresh_ssh_configs(names: list[str]) -> None:
     """Like ``sky status``: keep ``~/.sky/generated/ssh/<cluster>`` current for ssh/exec."""
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     missing = [name for name in names if not skypilot.ssh_config_path(name).exists()]
     if missing:
@@ -162,7 +162,7 @@ def _sky_row(cluster, target: state.Target | None, now: float) -> Row:
 
 
 def _host_row(target: state.Target) -> Row:
-    from gpu_lol import hosts
+    from gpu_lol.machine import hosts
 
     try:
         described = hosts.describe(target) or {}
@@ -186,11 +186,11 @@ def _resolve_name(name: str | None, cwd: Path | None = None) -> tuple[str, state
 
 def info(name: str | None, *, cwd: Path | None = None, progress: Progress = _quiet) -> dict[str, Any]:
     """One target: its record, live status, SSH config and how to connect."""
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     name, target = _resolve_name(name, cwd)
     if target is not None and target.kind == state.KIND_HOST:
-        from gpu_lol import hosts
+        from gpu_lol.machine import hosts
 
         described = hosts.describe(target) or {}
         return {"name": name, "kind": "host", "status": str(described.get("status", "?")),
@@ -254,7 +254,7 @@ def _host_not_billed(name: str, verb: str) -> ActionResult:
 
 def stop(name: str | None, *, cwd: Path | None = None, progress: Progress = _quiet, output=None) -> ActionResult:
     """Stop a cluster where the provider can; otherwise explain (``cannot_stop``, ok=False)."""
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     name, target = _resolve_name(name, cwd)
     if target is not None and target.kind == state.KIND_HOST:
@@ -287,7 +287,7 @@ def stop(name: str | None, *, cwd: Path | None = None, progress: Progress = _qui
 
 def start(name: str | None, *, cwd: Path | None = None, progress: Progress = _quiet, output=None) -> ActionResult:
     """Restart a stopped cluster, keeping the autostop it was launched with."""
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     name, target = _resolve_name(name, cwd)
     if target is not None and target.kind == state.KIND_HOST:
@@ -341,7 +341,7 @@ class DownPlan:
 def plan_down(names: list[str] | None, *, all_targets: bool = False, cwd: Path | None = None,
               progress: Progress = _quiet) -> list[DownPlan]:
     """Resolve what to remove; a name nobody knows is a clear error (SkyPilot would say 'ok')."""
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     if all_targets:
         targets = state.all_targets()
@@ -371,10 +371,10 @@ def plan_down(names: list[str] | None, *, all_targets: bool = False, cwd: Path |
 
 def down(plan: DownPlan, *, purge: bool = False, output=None, progress: Progress = _quiet) -> ActionResult:
     """Remove one target and check it is gone. Returns a sentence of what was removed."""
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     if plan.target is not None and plan.target.kind == state.KIND_HOST:
-        from gpu_lol import hosts
+        from gpu_lol.machine import hosts
 
         sentence = hosts.forget(plan.target, purge)
         if state.load(plan.name) is not None:
@@ -430,7 +430,7 @@ def _local_credential_file(provider: str) -> Path:
 
 def check(*, progress: Progress = _quiet) -> list[Check]:
     """Tools, the API server and each provider's credentials (as SkyPilot sees them)."""
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     checks: list[Check] = []
     for tool, why in (("ssh", "gpu-lol ssh/exec connect with OpenSSH"),
@@ -462,7 +462,7 @@ def check(*, progress: Progress = _quiet) -> list[Check]:
         else:
             detail += " on the API server"
         checks.append(Check(provider, "fail", detail, SETUP_HINTS[provider]))
-    from gpu_lol import runpod_api
+    from gpu_lol.launch import runpod_api
 
     has_key = runpod_api.api_key() is not None
     checks.append(Check("runpod-templates", "ok" if has_key else "warn",
@@ -485,7 +485,7 @@ def check_passed(checks: list[Check]) -> bool:
 
 def cost(days: int | None = None, *, progress: Progress = _quiet) -> dict[str, Any]:
     """SkyPilot's cost report (every cluster, including torn-down ones) and the total."""
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     if days is not None and days <= 0:
         raise UsageError(f"--days {days}: must be 1 or more")

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from gpu_lol import catalog, state
+from gpu_lol.console import human_bytes
 from gpu_lol.errors import ConfigError, GpuLolError, OperationError, UsageError
+from gpu_lol.launch import state
+from gpu_lol.sizing import catalog
 from gpu_lol.spec import PROVIDERS, EnvironmentSpec
 
 # Secrets forwarded from the local shell when set: what ML repos need to pull gated models and
@@ -59,7 +61,7 @@ class Plan:
     cost_per_hour: float | None
     price_source: str
     autostop: dict[str, Any] | bool
-    sync: Any  # gpu_lol.sync.SyncPlan
+    sync: Any  # gpu_lol.launch.sync.SyncPlan
     uploads: list[tuple[str, str, int]] = field(default_factory=list)  # (dest, source, bytes)
     secret_names: list[str] = field(default_factory=list)
     forwarded: list[str] = field(default_factory=list)  # secrets taken from the local shell
@@ -68,7 +70,7 @@ class Plan:
     template: Any = None  # runpod_api.TemplateChoice
     offers: Any = None  # skypilot.OfferCheck
     detach: bool = False
-    resolution: Any = None  # gpu_lol.resolve.Resolution: what setup installs, resolved beforehand
+    resolution: Any = None  # gpu_lol.launch.resolve.Resolution: what setup installs, resolved beforehand
     setup_notes: list[str] = field(default_factory=list)  # what the resolution changed or left out
     provision_timeout_min: float | None = None
 
@@ -77,13 +79,13 @@ class Plan:
         return None if self.cost_per_hour is None else round(self.cost_per_hour * 24, 2)
 
     def redacted_task(self) -> dict[str, Any]:
-        from gpu_lol.skypilot import redact_task
+        from gpu_lol.launch.skypilot import redact_task
 
         return redact_task(self.task)
 
     def to_json(self) -> dict[str, Any]:
         """The ``--dry-run --json`` object (secrets redacted)."""
-        from gpu_lol.redact import redact
+        from gpu_lol.secrets.redact import redact
 
         values = [str(v) for v in self.task.get("secrets", {}).values() if v]
         spec = self.spec.to_dict()
@@ -218,7 +220,7 @@ def load_spec_file(path: Path | None, cwd: Path | None = None) -> tuple[Path, En
 
     Returns (absolute spec file path, spec). The repo to sync is the file's directory.
     """
-    from gpu_lol import config_file
+    from gpu_lol.config import config_file
 
     base = Path(cwd or Path.cwd())
     target = Path(path) if path is not None else base
@@ -252,7 +254,7 @@ def provider_choices(spec: EnvironmentSpec) -> tuple[list[tuple[str, str | None]
     warnings: list[str] = []
     providers = list(spec.providers or PROVIDERS)
     if spec.spot:
-        from gpu_lol.skypilot import NO_SPOT
+        from gpu_lol.launch.skypilot import NO_SPOT
 
         dropped = [p for p in providers if p in NO_SPOT]
         if dropped:
@@ -285,7 +287,7 @@ def provider_choices(spec: EnvironmentSpec) -> tuple[list[tuple[str, str | None]
     # built-in table): never a plan priced for a machine the cloud does not rent.
     counts = catalog.counts_by_provider(gpu.id, [p for p, _ in out])
     if counts:
-        from gpu_lol import selection
+        from gpu_lol.sizing import selection
 
         renting = [(p, a) for p, a in out if spec.gpu_count in counts.get(p, [])]
         if not renting:
@@ -301,7 +303,7 @@ def provider_choices(spec: EnvironmentSpec) -> tuple[list[tuple[str, str | None]
 
 def price_table(providers: list[str]) -> tuple[dict[str, float], str]:
     """$/hr per card for each GPU id on these providers, and where the prices come from."""
-    from gpu_lol import selection
+    from gpu_lol.sizing import selection
 
     table, source = selection.price_table(providers)
     return dict(table), str(source)
@@ -346,7 +348,7 @@ def _dir_size(path: Path, cap: int = 50_000) -> int:
 def split_assets(repo: Path, assets: list[str]) -> tuple[list[str], list[tuple[str, str, int]]]:
     """``--assets SRC:DEST``: a ``./`` or ``../`` SRC that exists here is uploaded (file_mounts);
     anything else is a path on the machine (a network volume) that DEST becomes a link to."""
-    from gpu_lol.skypilot import parse_asset_link
+    from gpu_lol.launch.skypilot import parse_asset_link
 
     links: list[str] = []
     uploads: list[tuple[str, str, int]] = []
@@ -391,7 +393,7 @@ def collect_secrets(spec: EnvironmentSpec, env_items: list[str], environ: Mappin
 
     Returns (secrets, forwarded names, warnings) and updates ``spec.envs`` with non-secret values.
     """
-    from gpu_lol.sensitive import is_secret_env_name
+    from gpu_lol.secrets.sensitive import is_secret_env_name
 
     secrets: dict[str, str] = {}
     warnings: list[str] = []
@@ -416,14 +418,14 @@ def collect_secrets(spec: EnvironmentSpec, env_items: list[str], environ: Mappin
 
 def _template_pattern() -> str | None:
     try:
-        from gpu_lol import user_config
+        from gpu_lol.config import user_config
 
         if "runpod.template_pattern" in user_config.KEYS:
             value = user_config.effective("runpod.template_pattern").value
             return str(value) if value else None
     except ImportError:
         pass
-    from gpu_lol.runpod_api import PATTERN_ENV
+    from gpu_lol.launch.runpod_api import PATTERN_ENV
 
     return os.environ.get(PATTERN_ENV) or None
 
@@ -435,7 +437,7 @@ def choose_template(spec: EnvironmentSpec, providers: list[str], requested: str 
     ``requested``: a name or id pinned with ``--template`` ("none" turns the automatic choice off).
     Automatic: only when RunPod is a provider and an API key is configured.
     """
-    from gpu_lol import runpod_api
+    from gpu_lol.launch import runpod_api
 
     warnings: list[str] = []
     if requested and requested.lower() == "none":
@@ -446,7 +448,7 @@ def choose_template(spec: EnvironmentSpec, providers: list[str], requested: str 
     found = fetch()
     if found.warning:
         return None, [found.warning]
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     if skypilot.team_endpoint() and found.has_key:
         warnings.append("RunPod templates are looked up with the RunPod key on this machine, but the team's "
@@ -475,7 +477,7 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
                template_lookup: Callable[[], Any] | None = None,
                check_offers: bool = True) -> Plan:
     """Everything ``up`` will do, without launching. Needs no cloud account or API server."""
-    from gpu_lol import skypilot, sync
+    from gpu_lol.launch import skypilot, sync
 
     options = options or LaunchOptions()
     environ = os.environ if environ is None else environ
@@ -531,7 +533,7 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
                             f"{inst.max_disk_gb} GB there, not {spec.disk_gb} GB")
 
     # resolve what setup installs for the image's Python before anything is paid for
-    from gpu_lol import resolve
+    from gpu_lol.launch import resolve
 
     checked = resolve.check_spec(spec, repo, may_change_image=not options.keep_image and template is None)
     if checked.image_changed_from is not None:
@@ -542,7 +544,7 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
     warnings += checked.warnings
 
     datacenter_only = "vast" in provider_ids and skypilot.vast_datacenter_only()
-    from gpu_lol.sensitive import is_secret_env_name
+    from gpu_lol.secrets.sensitive import is_secret_env_name
 
     secret_names = sorted(set(secrets) | {k for k in spec.envs if is_secret_env_name(k)})
     if "vast" in provider_ids and secret_names and not datacenter_only:
@@ -600,7 +602,7 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
     warnings += sync_plan.warnings
     for dest, source, size in uploads:
         if size > sync.LARGE_WORKDIR_BYTES:
-            warnings.append(f"--assets uploads {sync.human_bytes(size)} from {source} to {dest}")
+            warnings.append(f"--assets uploads {human_bytes(size)} from {source} to {dest}")
 
     if spec.is_cpu and cpu_machines and not (offers is not None and offers.offers):
         price_source = catalog.describe_sources({i.source for i in cpu_machines if i is not None})
@@ -616,7 +618,7 @@ def build_plan(repo: Path, spec: EnvironmentSpec, options: LaunchOptions | None 
 def default_cluster_name(repo: Path) -> str:
     """``gpu-lol-<repo>``; with a team API server ``gpu-lol-<user>-<repo>``, so two people
     launching from the same repo never share (or reuse) one cluster."""
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     base = state.default_name(repo)
     if not skypilot.team_endpoint():
@@ -630,7 +632,7 @@ def default_cluster_name(repo: Path) -> str:
 def _check_offers(task: dict[str, Any], spec: EnvironmentSpec, providers: list[tuple[str, str | None]],
                   warnings: list[str]):
     """SkyPilot's catalog view of the task, when its catalogs are cached; impossible -> error."""
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     try:
         result = skypilot.offers(task)
@@ -651,9 +653,9 @@ def _check_offers(task: dict[str, Any], spec: EnvironmentSpec, providers: list[t
 
 def plan_rows(plan: Plan) -> list[tuple[str, str]]:
     """The plan as (label, value) rows for people; secrets never appear."""
-    from gpu_lol import skypilot
-    from gpu_lol.redact import redact
-    from gpu_lol.sync import human_bytes
+    from gpu_lol.console import human_bytes
+    from gpu_lol.launch import skypilot
+    from gpu_lol.secrets.redact import redact
 
     spec = plan.spec
     rows: list[tuple[str, str]] = [("cluster", f"{plan.cluster_name}  (from {plan.repo})")]
@@ -723,7 +725,7 @@ def plan_rows(plan: Plan) -> list[tuple[str, str]]:
 
 def _lock_display(command: str) -> str:
     """The command that writes the lock file, as a person wants to read it."""
-    from gpu_lol.resolve import LOCK_FILE
+    from gpu_lol.launch.resolve import LOCK_FILE
 
     if command.startswith("printf '%s\\n' ") and command.endswith(f"> {LOCK_FILE}"):
         return f"write {LOCK_FILE} ({command.count('==')} exact pins; see --dry-run --json)"
@@ -736,7 +738,7 @@ def _shorten(text: str, limit: int = 160) -> str:
 
 
 def describe_autostop(autostop: dict[str, Any] | bool, providers: list[str], spot: bool) -> str:
-    from gpu_lol.skypilot import CANNOT_STOP, DISPLAY
+    from gpu_lol.launch.skypilot import CANNOT_STOP, DISPLAY
 
     if not autostop:
         return "off: bills until `gpu-lol down`"
@@ -786,7 +788,7 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
     interrupted launch can still be found with ``gpu-lol ls`` and removed with ``gpu-lol down``);
     it is removed again if the launch fails and SkyPilot left no cluster behind.
     """
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     say = progress or (lambda _msg: None)
     skypilot.ensure_api_server(say)
@@ -816,7 +818,8 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
     say(f"Launching {plan.cluster_name} through SkyPilot (provisioning usually takes 2-10 minutes)...")
     task = plan.task
     if plan.sync.excluded:  # SkyPilot syncs a whole directory: give it one without the secrets
-        from gpu_lol import paths, sync
+        from gpu_lol import paths
+        from gpu_lol.launch import sync
 
         staged = sync.stage(plan.sync, paths.state_dir("workdirs") / plan.cluster_name)
         task = {**task, "workdir": str(staged)}
@@ -867,7 +870,7 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
         target.extra["setup_exit"] = job.exit_code
         state.save(target)
         if job.exit_code != 0:
-            from gpu_lol.redact import redact
+            from gpu_lol.secrets.redact import redact
 
             secret_values = [str(v) for v in plan.task.get("secrets", {}).values() if v]
             say(f"last lines of the setup log of {plan.cluster_name}:")
@@ -886,7 +889,7 @@ class SetupFailed(OperationError):
     def __init__(self, name: str, exit_code: int, last_lines: list[str]):
         what = {100: "failed", 101: "did not finish", 102: "was not found", 103: "was cancelled"}.get(
             exit_code, f"ended with code {exit_code}")
-        from gpu_lol.redact import redact
+        from gpu_lol.secrets.redact import redact
 
         last = redact(next((line.strip() for line in reversed(last_lines) if line.strip()), ""))
         message = f"setup on {name} {what} (SkyPilot job exit {exit_code})" + (
@@ -907,7 +910,7 @@ def _what(plan: Plan) -> str:
 def _forget_if_absent(name: str, previous: state.Target | None):
     """After a failed launch: drop the new record unless SkyPilot still has a cluster; returns
     that cluster's status (None when it is gone or unknown)."""
-    from gpu_lol import skypilot
+    from gpu_lol.launch import skypilot
 
     try:
         cluster = skypilot.status_one(name)

@@ -1,7 +1,7 @@
 """Interactive work on a machine: Jupyter Lab through an SSH tunnel, VS Code Remote-SSH.
 
 * :func:`forward` runs ``ssh -N -L 127.0.0.1:LOCAL:127.0.0.1:REMOTE`` with the target's own
-  config (:mod:`gpu_lol.remote`) on a connection of its own (not the shared master, so the
+  config (:mod:`gpu_lol.machine.remote`) on a connection of its own (not the shared master, so the
   tunnel lives exactly as long as this process) and ``ExitOnForwardFailure=yes`` (a port that
   cannot be bound is an error, not a silent tunnel-less ssh).
 * :func:`start_jupyter` starts ``jupyter-lab`` on the machine in the workdir (the host's venv
@@ -25,9 +25,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpu_lol import remote
 from gpu_lol.errors import OperationError, UsageError
-from gpu_lol.state import KIND_HOST, Target
+from gpu_lol.launch.state import KIND_HOST, Target
+from gpu_lol.machine import remote
 
 JUPYTER = "jupyter-lab"
 START_TIMEOUT_S = 90

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from gpu_lol import catalog
 from gpu_lol.errors import ConfigError, GpuLolError, OperationError
+from gpu_lol.sizing import catalog
 from gpu_lol.spec import EnvironmentSpec
 
 REMOTE_WORKDIR = "~/sky_workdir"  # where SkyPilot syncs the workdir (sky.skylet.constants)
@@ -165,7 +165,7 @@ def render_run(spec: EnvironmentSpec, name: str = "") -> str:
 
 def render_task(spec: EnvironmentSpec, inp: RenderInput) -> dict[str, Any]:
     """The SkyPilot task (as a dict) for ``spec``. Secrets go to ``secrets:``, never ``envs:``."""
-    from gpu_lol.sensitive import is_secret_env_name
+    from gpu_lol.secrets.sensitive import is_secret_env_name
 
     if not spec.base_image:
         raise ConfigError("base_image is empty: no image to launch",
@@ -234,7 +234,7 @@ def render_task(spec: EnvironmentSpec, inp: RenderInput) -> dict[str, Any]:
 def vast_datacenter_only() -> bool:
     """gpu-lol's ``vast.datacenter_only`` setting, or SkyPilot's own in ~/.sky/config.yaml."""
     try:
-        from gpu_lol import user_config
+        from gpu_lol.config import user_config
 
         if "vast.datacenter_only" in user_config.KEYS and user_config.effective("vast.datacenter_only").value:
             return True
@@ -276,10 +276,10 @@ def _env_text(value: Any) -> str:
 def redact_task(task: dict[str, Any]) -> dict[str, Any]:
     """A copy of the task safe to print: secret values replaced by ``<redacted>``.
 
-    Setup/run text and env values also go through :func:`gpu_lol.redact.redact`, so a token
+    Setup/run text and env values also go through :func:`gpu_lol.secrets.redact.redact`, so a token
     written into a setup command (or a secret's value appearing anywhere) is not shown either.
     """
-    from gpu_lol.redact import redact
+    from gpu_lol.secrets.redact import redact
 
     out = copy.deepcopy(task)
     values: list[str] = []

@@ -575,7 +575,7 @@ def check_spec(spec, repo: Path | None = None, *, may_change_image: bool = True)
                           notes=[f"lock: true: setup installs {LOCK_FILE} as committed (not resolved again)"])
     setup = list(spec.setup_commands)
     if not setup and spec.requirements:
-        from gpu_lol.skypilot import pip_install_command
+        from gpu_lol.launch.skypilot import pip_install_command
 
         setup = [pip_install_command(spec.requirements)]
     installs = pip_installs(setup)
