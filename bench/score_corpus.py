@@ -575,8 +575,32 @@ def summarize(results: list[dict]) -> dict:
         k["right"] += 1 if (r.get("score") or {}).get("all") else 0
     summary["per_kind"] = dict(sorted(kinds.items()))
     summary["workload_confusion"] = workload_confusion(scored)
+    summary["calibration"] = calibration(scored)
     summary["analyzer_errors"] = sum(1 for r in scored if r.get("status") in ("analyzer-error", "export-failed"))
     return summary
+
+
+# the analyzer's confidence per decision (its --json "confidence") -> the score field it predicts
+CALIBRATED = {"workload": "workload", "gpu_count": "gpu_count", "vram": "vram_ratio", "overall": "all"}
+
+
+def calibration(scored: list[dict]) -> dict[str, dict[str, dict[str, int]]]:
+    """Is the stated confidence honest? decision -> confidence level -> right/total, over the
+    entries that have both a confidence for the decision and a score for it."""
+    table: dict[str, dict[str, dict[str, int]]] = {}
+    for decision, field in CALIBRATED.items():
+        for r in scored:
+            if r.get("status") != "ok":
+                continue
+            level = ((r.get("output") or {}).get("confidence") or {}).get(decision)
+            hit = (r.get("score") or {}).get(field)
+            if level is None or hit is None:
+                continue
+            cell = table.setdefault(decision, {}).setdefault(str(level), {"right": 0, "total": 0})
+            cell["total"] += 1
+            cell["right"] += 1 if hit else 0
+    order = {"high": 0, "medium": 1, "low": 2}
+    return {d: dict(sorted(levels.items(), key=lambda kv: order.get(kv[0], 3))) for d, levels in table.items()}
 
 
 def workload_confusion(scored: list[dict]) -> dict[str, dict[str, int]]:
@@ -632,6 +656,11 @@ def print_summary(results: list[dict], summary: dict, out=sys.stdout) -> None:
         print("  " + "labelled".ljust(width) + "".join(a.ljust(width) for a in answers), file=out)
         for row, cells in conf.items():
             print("  " + row.ljust(width) + "".join(str(cells.get(a, 0)).ljust(width) for a in answers), file=out)
+    if summary.get("calibration"):
+        print("right per stated confidence (an honest analyzer is right more often when it says high):", file=out)
+        for decision, levels in summary["calibration"].items():
+            print(f"  {decision}: " + ", ".join(f"{lvl} {c['right']}/{c['total']}" for lvl, c in levels.items()),
+                  file=out)
     if summary["analyzer_errors"]:
         print(f"analyzer errors/timeouts: {summary['analyzer_errors']}", file=out)
     if summary["skipped_no_snapshot"]:

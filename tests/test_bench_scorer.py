@@ -98,6 +98,19 @@ def test_confusion_and_per_kind(scorer):
     assert summary["per_kind"] == {"agents-api": {"right": 0, "total": 1}, "notebooks": {"right": 1, "total": 2}}
 
 
+def test_calibration_counts_right_per_stated_confidence(scorer):
+    def result(level, right, status="ok"):
+        return {"status": status, "labels": {"workload": "training"},
+                "output": {"workload_type": "training", "confidence": {"workload": level, "overall": level}},
+                "score": {"workload": right, "all": right}}
+
+    table = scorer.calibration([result("low", False), result("high", True), result("high", False),
+                                result("low", True), result("high", True, status="analyzer-error")])
+    assert table["workload"] == {"high": {"right": 1, "total": 2}, "low": {"right": 1, "total": 2}}
+    assert list(table["overall"]) == ["high", "low"]  # high first, whatever order they came in
+    assert "vram" not in table  # no entry stated a VRAM confidence
+
+
 def test_splits_are_disjoint_and_tagged(scorer, tmp_path, monkeypatch):
     dev, held = tmp_path / "corpus.yaml", tmp_path / "heldout.yaml"
     entry = "- id: {id}\n  repo: o/{id}\n  commit: abc\n  labels: {{workload: cpu, gpu_count: 0, min_vram_gb: null, max_vram_gb: null}}\n"
