@@ -82,7 +82,7 @@ class LazyGroup(click.Group):
         import importlib
 
         module = importlib.import_module(entry[0])
-        return getattr(module, name + "_command")
+        return _quiet_with_json(getattr(module, name + "_command"))
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
         name = args[0] if args else ""
@@ -97,6 +97,24 @@ class LazyGroup(click.Group):
         rows = [(name, help_text) for name, (_, help_text) in COMMANDS.items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def _quiet_with_json(command: click.Command) -> click.Command:
+    """A command run with ``--json`` (or ``--quiet``) prints no progress lines on stderr."""
+    callback = command.callback
+    if callback is None or getattr(callback, "_gpu_lol_quiet", False):
+        return command
+
+    def run(*args, **kwargs):
+        if kwargs.get("as_json") or kwargs.get("quiet"):
+            from gpu_lol import console
+
+            console.set_quiet(True)
+        return callback(*args, **kwargs)
+
+    run._gpu_lol_quiet = True  # type: ignore[attr-defined]
+    command.callback = run
+    return command
 
 
 class _UnknownCommand(click.UsageError):
@@ -137,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     from gpu_lol.errors import EXIT_FAILED, EXIT_USAGE, GpuLolError
 
     args = list(sys.argv[1:] if argv is None else argv)
+    from gpu_lol import console
+
+    console.set_quiet(False)  # each run decides again (tests call main() many times in one process)
     try:
         result = cli.main(args=args, prog_name="gpu-lol", standalone_mode=False)
     except GpuLolError as exc:

@@ -821,7 +821,10 @@ def execute(plan: Plan, *, progress: Callable[[str], None] | None = None, output
         from gpu_lol import paths
         from gpu_lol.launch import sync
 
-        staged = sync.stage(plan.sync, paths.state_dir("workdirs") / plan.cluster_name)
+        from gpu_lol.console import progress
+
+        with progress(f"Staging the workdir without the files left out ({plan.sync.summary()})..."):
+            staged = sync.stage(plan.sync, paths.state_dir("workdirs") / plan.cluster_name)
         task = {**task, "workdir": str(staged)}
     try:
         result = skypilot.launch(task, plan.cluster_name, detach=plan.detach, output=output,

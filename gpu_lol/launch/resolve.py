@@ -337,7 +337,11 @@ def resolve(requirements: Iterable[str], python: str, *, index_options: Iterable
         if hit is not None:
             hit.seconds = time.perf_counter() - started
             return hit
-    res = _resolve_uncached(named, other, python, index_args, all_constraints, provides, search_pythons)
+    from gpu_lol.console import progress
+
+    with progress(f"Resolving {len(named)} requirement{'s' if len(named) != 1 else ''} for Python "
+                  f"{python} with uv..."):
+        res = _resolve_uncached(named, other, python, index_args, all_constraints, provides, search_pythons)
     if res.status in ("ok", "conflict"):
         _write_cache(key, res)
     res.seconds = time.perf_counter() - started

@@ -48,6 +48,21 @@ DISPLAY = {"runpod": "RunPod", "vast": "Vast", "lambda": "Lambda"}
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
+def load_sky(*modules: str) -> None:
+    """Import SkyPilot (2-5 s the first time: its SDK pulls in much of the package) and the
+    given submodules, under a progress line; a no-op once they are loaded."""
+    wanted = ["sky", *modules]
+    if all(name in sys.modules for name in wanted):
+        return
+    import importlib
+
+    from gpu_lol.console import progress
+
+    with progress("Loading SkyPilot..."):
+        for name in wanted:
+            importlib.import_module(name)
+
+
 # --------------------------------------------------------------------------------------------
 # Rendering
 # --------------------------------------------------------------------------------------------
@@ -241,6 +256,7 @@ def vast_datacenter_only() -> bool:
     except ImportError:
         pass
     try:
+        load_sky("sky.skypilot_config")
         from sky import skypilot_config
 
         return bool(skypilot_config.get_nested(("vast", "datacenter_only"), False))
@@ -314,6 +330,7 @@ def validate_task(task: dict[str, Any]):
 
     A rejection is a clear :class:`OperationError`, never a launch.
     """
+    load_sky()
     import sky
 
     try:
@@ -357,6 +374,7 @@ class OfferCheck:
 
 def catalog_cached(provider: str) -> bool:
     """True when SkyPilot would read this provider's catalog from disk without downloading."""
+    load_sky("sky.catalog.common")
     from sky.catalog import common as catalog_common
 
     filename = f"{provider}/vms.csv"
@@ -472,6 +490,7 @@ def current_user() -> str:
 
 def api_server() -> ApiServer:
     """Where SkyPilot's API server is and whether it answers (does not start one)."""
+    load_sky("sky.server.common")
     from sky.server import common as server_common
 
     url = server_common.get_server_url()
@@ -501,12 +520,22 @@ def ensure_api_server(progress: Callable[[str], None] | None = None) -> ApiServe
                              "install the SkyPilot version your team's server runs")
     if not server.local:
         raise _unreachable(server.url, local=False)
-    if progress is not None:
-        progress("Starting SkyPilot's local API server (the first start takes 10-20 s)...")
+    from gpu_lol.console import progress as progress_line
+
+    # Our own progress line instead of SkyPilot's ("Failed to connect to SkyPilot API server at
+    # ... Starting a local server.", its spinner and "SkyPilot API server started."): SkyPilot's
+    # logging is silenced for the start (errors still raise and are explained).
+    with progress_line("Starting SkyPilot's local API server (the first start takes 10-20 s)..."):
+        call(_start_local_server)
+    return api_server()
+
+
+def _start_local_server() -> None:
+    from sky import sky_logging
     from sky.server import common as server_common
 
-    call(server_common.check_server_healthy_or_start_fn)
-    return api_server()
+    with sky_logging.silent():
+        server_common.check_server_healthy_or_start_fn()
 
 
 def _unreachable(url: str, *, local: bool) -> OperationError:
@@ -607,24 +636,29 @@ class _SkyOutputToStderr:
 
     Our stdout stays the command's result (``--json`` included). SkyPilot's log handlers hold
     the stdout stream they were created with, so ``redirect_stdout`` alone does not reach them.
+    SkyPilot colours its lines whatever the stream is: on a pipe, a file or a NO_COLOR terminal
+    they go through :func:`gpu_lol.console.plain_stream`, without ANSI escapes.
     """
 
     def __enter__(self):
         import contextlib
         import logging
 
-        self._redirect = contextlib.redirect_stdout(sys.stderr)
+        from gpu_lol.console import plain_stream
+
+        err = plain_stream(sys.stderr)
+        self._redirect = contextlib.redirect_stdout(err)
         self._redirect.__enter__()
         self._swapped: list[tuple[logging.StreamHandler, Any]] = []
-        outs = {id(sys.__stdout__)}
+        outs = {id(sys.__stdout__), id(sys.__stderr__), id(sys.stderr)}
         for name in ["sky", *[n for n in logging.Logger.manager.loggerDict if n.startswith("sky.")]]:
             logger = logging.getLogger(name)
             for handler in getattr(logger, "handlers", []):
                 stream = getattr(handler, "stream", None)
                 if isinstance(handler, logging.StreamHandler) and stream is not None and (
-                        id(stream) in outs or getattr(stream, "name", None) == "<stdout>"):
+                        id(stream) in outs or getattr(stream, "name", None) in ("<stdout>", "<stderr>")):
                     self._swapped.append((handler, stream))
-                    handler.setStream(sys.stderr)
+                    handler.setStream(err)
         return self
 
     def __exit__(self, *exc):
@@ -654,7 +688,9 @@ def call(fn: Callable[..., Any], *args: Any, explain_kw: dict[str, Any] | None =
 def _stream(request_id: Any, output=None) -> Any:
     import sky
 
-    return sky.stream_and_get(request_id, output_stream=output if output is not None else sys.stderr)
+    from gpu_lol.console import plain_stream
+
+    return sky.stream_and_get(request_id, output_stream=plain_stream(output))
 
 
 def _get(request_id: Any) -> Any:
@@ -773,10 +809,12 @@ class _TailCapture:
         self.last = collections.deque(maxlen=keep)
 
     def write(self, text: str) -> int:
+        from gpu_lol.console import strip_ansi
+
         self._out.write(text)
         self._partial += text
         *lines, self._partial = self._partial.split("\n")
-        self.last.extend(line for line in lines if line.strip())
+        self.last.extend(strip_ansi(line) for line in lines if line.strip())
         return len(text)
 
     def flush(self) -> None:
@@ -791,7 +829,9 @@ class _TailCapture:
     def lines(self) -> list[str]:
         tail = list(self.last)
         if self._partial.strip():
-            tail.append(self._partial)
+            from gpu_lol.console import strip_ansi
+
+            tail.append(strip_ansi(self._partial))
         return tail
 
 
@@ -806,7 +846,9 @@ def follow_job(cluster_name: str, job_id: int | None, *, output=None) -> JobOutc
     to ``output`` until it ends; its exit code and last lines."""
     import sky
 
-    capture = _TailCapture(output if output is not None else sys.stderr)
+    from gpu_lol.console import plain_stream
+
+    capture = _TailCapture(plain_stream(output))
 
     def _run() -> int:
         return sky.tail_logs(cluster_name, job_id, follow=True, output_stream=capture)

@@ -575,7 +575,10 @@ def refine(index: "FileIndex", heuristic: "Analysis") -> "Analysis":
             content, answered_by = cached["content"], str(cached.get("model") or s.model)
             origin = f"{answered_by} at {s.host}, cached answer"
         else:
-            content, answered_by = ask(s, messages)
+            from gpu_lol.console import progress
+
+            with progress(f"Asking {s.model or 'the LLM'} at {s.host} about the repo..."):
+                content, answered_by = ask(s, messages)
             origin = f"{answered_by} at {s.host}"
         answer = parse_answer(content)
         if cached is None:

@@ -163,7 +163,10 @@ def follow(target: Target, job_id: int | None, *, token: str | None = None) -> i
 
     try:
         # the job's output is the command's: our stdout (SkyPilot's own chatter goes to stderr)
-        code = int(skypilot.call(sky.tail_logs, target.name, job_id, True, output_stream=sys.stdout) or 0)
+        from gpu_lol.console import plain_stream  # no ANSI codes into a pipe or a NO_COLOR terminal
+
+        code = int(skypilot.call(sky.tail_logs, target.name, job_id, True,
+                                 output_stream=plain_stream(sys.stdout)) or 0)
     except KeyboardInterrupt:
         from gpu_lol.console import info
 

@@ -893,7 +893,7 @@ def rsync_argv(sync_plan: "SyncPlan", destination: str, ssh_command: list[str],
 
 def sync_repo(target: Target, repo: Path | None = None, *, quiet: bool = False):
     """rsync the repo (the files SkyPilot would send; see gpu_lol.launch.sync) to the workdir."""
-    from gpu_lol.console import info, warn
+    from gpu_lol.console import info, progress, warn
     from gpu_lol.launch import sync
 
     repo = Path(repo or target.repo)
@@ -910,8 +910,6 @@ def sync_repo(target: Target, repo: Path | None = None, *, quiet: bool = False):
     plan = sync.plan(repo, spec)
     for message in plan.warnings:
         warn(message)
-    if not quiet:
-        info(f"syncing {repo} to {ep.target.name}:{ep.workdir}: {plan.summary()}")
     mk = capture(target, f"mkdir -p -- {shell_path(ep.workdir)}", cd="skip", login=False)
     if mk.returncode != 0:
         raise OperationError(f"cannot create {ep.workdir} on {ep.label}: "
@@ -924,8 +922,9 @@ def sync_repo(target: Target, repo: Path | None = None, *, quiet: bool = False):
         argv = rsync_argv(plan, rsync_destination(ep), _ssh_prefix(ep, batch=True), Path(files_from))
         started = time.monotonic()
         try:
-            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                  errors="replace")
+            with progress(f"syncing {repo} to {ep.target.name}:{ep.workdir}: {plan.summary()}", quiet=quiet or None):
+                proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                      errors="replace")
         except FileNotFoundError:
             raise OperationError("rsync is not installed here", "install rsync") from None
         if proc.returncode != 0:
@@ -934,7 +933,7 @@ def sync_repo(target: Target, repo: Path | None = None, *, quiet: bool = False):
                 f"check that {ep.workdir} is writable on {ep.target.name}"
             raise OperationError(f"rsync to {ep.label} failed: {last}", hint)
         if not quiet:
-            info(f"synced in {time.monotonic() - started:.1f}s")
+            info(f"synced {plan.summary()} to {ep.target.name}:{ep.workdir} in {time.monotonic() - started:.1f}s")
     finally:
         os.unlink(files_from)
     return plan
