@@ -16,17 +16,23 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def _rich_colour() -> dict[str, Any]:
+    # rich's own NO_COLOR support drops colours but keeps bold/dim/underline escapes; no colour
+    # system at all means plain text (pipes already get plain text from rich).
+    return {"color_system": None} if os.environ.get("NO_COLOR") else {}
+
+
 def stdout():
     """A rich Console on stdout (imported on first use)."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=False, **_rich_colour())
 
 
 def stderr():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, **_rich_colour())
 
 
 def human_bytes(n: int) -> str:

@@ -171,3 +171,45 @@ def test_plain_stream_strips_what_skypilot_writes(monkeypatch):
     finally:
         os.close(slave)
         os.close(master)
+
+
+# ---- wrapped lines stay under their bullet (analyze's "why", paths and warnings; the plan's warnings)
+
+def _section(text: str, title: str) -> list[str]:
+    lines = text.splitlines()
+    start = lines.index(title) + 1
+    end = next((i for i in range(start, len(lines)) if lines[i] and not lines[i].startswith(" ")), len(lines))
+    return lines[start:end]
+
+
+def test_wrapped_reasoning_is_indented_under_its_bullet(tmp_path):
+    repo = FIXTURES / "repos" / "multi-gpu-accelerate"
+    env = {**os.environ, "COLUMNS": "50", "GPU_LOL_RESOLVE": "off"}
+    proc = subprocess.run([_exe(), "analyze", str(repo), "--no-llm"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    why = _section(proc.stdout, "why")
+    assert why and all(len(line) <= 50 for line in why)
+    bullets = [line for line in why if line.startswith("  • ")]
+    wrapped = [line for line in why if not line.startswith("  • ")]
+    assert bullets and wrapped, why  # a 50-column screen wraps at least one reasoning line
+    assert all(line.startswith("    ") and line[4] != " " for line in wrapped), why
+    assert all(line == line.rstrip() for line in why)  # no padding to the screen width
+
+
+def test_wrapped_plan_warnings_are_indented(tmp_path):
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "launch" / "complete", repo)
+    env = {**os.environ, "COLUMNS": "60", "GPU_LOL_RESOLVE": "off"}
+    # --idle-minutes 0: the plan warns (at length) that nothing stops the machine
+    proc = subprocess.run([_exe(), "up", str(repo), "--dry-run", "--no-llm", "--idle-minutes", "0"],
+                          capture_output=True, text=True, env=env, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("warning: "))
+    block = lines[first:]
+    continued = [line for line in block if line and not line.startswith("warning: ")]
+    assert continued, block  # at 60 columns a warning wraps
+    assert all(line.startswith(" " * len("warning: ")) for line in continued), block

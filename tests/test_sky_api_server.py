@@ -47,12 +47,23 @@ def sky_server(tmp_path_factory):
     env.update(HOME=str(home), GPU_LOL_HOME=str(home / ".gpu-lol"), SKYPILOT_API_SERVER_LOCAL_PORT=str(port),
                SKYPILOT_DISABLE_USAGE_COLLECTION="1")
     try:
-        # gpu-lol starts the local server itself on first use, with a progress line; `check` is
-        # the first call here (exit 1: no provider has credentials).
-        started = subprocess.run([_exe("gpu-lol"), "check", "--json"], env=env, cwd=home,
+        # gpu-lol starts the local server itself on first use, with our progress line (one plain
+        # line on a pipe) instead of SkyPilot's "Failed to connect ... Starting a local server."
+        # and its spinner; `cost` is the first call here.
+        started = subprocess.run([_exe("gpu-lol"), "cost"], env=env, cwd=home,
                                  capture_output=True, text=True, timeout=180)
-        assert "Starting SkyPilot's local API server" in started.stderr, started.stderr[-3000:]
-        check = json.loads(started.stdout)
+        assert started.returncode == 0, started.stderr[-3000:]
+        lines = started.stderr.splitlines()
+        assert lines[:2] == ["Loading SkyPilot...",
+                             "Starting SkyPilot's local API server (the first start takes 10-20 s)..."], lines
+        assert "Failed to connect" not in started.stderr and "Starting a local server" not in started.stderr
+        assert "API server started" not in started.stderr
+        assert "\x1b" not in started.stderr + started.stdout  # no colour codes into a pipe
+        # exit 1: no provider has credentials; --json: no progress line
+        checked = subprocess.run([_exe("gpu-lol"), "check", "--json"], env=env, cwd=home,
+                                 capture_output=True, text=True, timeout=180)
+        assert "Starting SkyPilot" not in checked.stderr
+        check = json.loads(checked.stdout)
         assert {c["name"]: c["status"] for c in check["checks"]}["api-server"] == "ok", check
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) == 0  # listening on loopback, our port
@@ -109,6 +120,7 @@ def test_launch_without_credentials_ends_in_our_message(sky_server, tmp_path):
     assert error.startswith("error: no cloud credentials: SkyPilot has no usable account"), error
     assert "~/.runpod/config.toml" in hint and "gpu-lol check" in hint
     assert "RTX4090 x 1" in result.stdout  # the plan was shown before launching
+    assert "\x1b" not in result.stdout + result.stderr  # SkyPilot's colours stay out of pipes
     # nothing was left recorded: no cluster exists
     assert not list((sky_server["home"] / ".gpu-lol" / "targets").glob("*.json"))
     # resume, with --json: stdout is only the result; the plan and SkyPilot's chatter go to stderr

@@ -198,8 +198,9 @@ def show_plan(plan, *, err: bool) -> None:
     for label, value in _plan_rows(plan):
         table.add_row(label, value)
     console.print(table)
-    for message in plan.warnings:
-        console.print(f"[yellow]warning:[/yellow] {_escape(message)}")
+    from gpu_lol.launch.render import warnings
+
+    warnings(console, plan.warnings)
 
 
 def _plan_rows(plan):

@@ -56,10 +56,10 @@ def analysis_panel(analysis: Analysis) -> None:
         con.print(f"[bold]confidence[/bold]: {analysis.confidence.get('overall', '?')} ({escape(levels)})")
     if analysis.reasoning:
         con.print("[bold]why[/bold]")
-        for line in analysis.reasoning:
-            con.print(f"  • {escape(line)}", overflow="fold")
+        hanging(con, [("  •", line) for line in analysis.reasoning])
     if len(analysis.paths) > 1:
         con.print("[bold]paths[/bold] (plan another with --path N)")
+        rows = []
         for p in analysis.paths:
             gpu = "no GPU" if not p.get("gpu_count") else f"{p['gpu_count']}x {p['gpu_type']}"
             price = f", ${p['price_hr']:.2f}/hr" if p.get("price_hr") else ""
@@ -67,8 +67,35 @@ def analysis_panel(analysis: Analysis) -> None:
             what = p.get("command") or "(main path)"
             if not p.get("fits", True):
                 gpu += " (does not fit)"
-            con.print(f" {mark}{p['index']}: {escape(p['workload_type'])}, {escape(gpu)}{price}, "
-                      f"{p['vram_required_gb']:g} GB/GPU — {escape(what)}"
-                      + (f" ({escape(p['evidence'])})" if p.get("evidence") else ""), overflow="fold")
-    for warning in analysis.warnings:
-        con.print(f"[yellow]warning:[/yellow] {escape(warning)}", overflow="fold")
+            rows.append((f" {mark}{p['index']}:", f"{p['workload_type']}, {gpu}{price}, "
+                         f"{p['vram_required_gb']:g} GB/GPU — {what}"
+                         + (f" ({p['evidence']})" if p.get("evidence") else "")))
+        hanging(con, rows)
+    warnings(con, analysis.warnings)
+
+
+def hanging(con, rows, *, head_style: str | None = None) -> None:
+    """Lines as ``HEAD text``, a long text wrapped under its own start (not flush left):
+
+    \b
+      • setup: resolved 12 packages for Python 3.11 with uv; torch 2.4
+        comes from the image
+    """
+    from rich.text import Text
+
+    rows = list(rows)
+    width = max((len(head) for head, _ in rows), default=0)
+    room = max(20, con.width - width - 1)
+    for head, text in rows:
+        # Text: the repo's words are never rich markup; wrapped here (words, long ones folded)
+        # so each line is printed as is: no flush-left continuation, no trailing padding
+        lines = Text(text).wrap(con, room, overflow="fold") or [Text("")]
+        for i, line in enumerate(lines):
+            line.rstrip()
+            lead = Text(head.ljust(width), style=head_style or "") if i == 0 else Text(" " * width)
+            con.print(Text.assemble(lead, " ", line), soft_wrap=True)
+
+
+def warnings(con, messages) -> None:
+    """``warning: ...`` lines, wrapped under the message."""
+    hanging(con, [("warning:", m) for m in messages], head_style="yellow")
