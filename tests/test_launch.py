@@ -220,7 +220,7 @@ def test_template_none_pinned_missing_and_failed_lookup(repo):
                              template_lookup=boom, check_offers=False)  # RunPod not a provider
     assert plan.template is None
     found = TemplateLookup(templates=[MY_TEMPLATE], has_key=True)
-    with pytest.raises(UsageError) as err:
+    with pytest.raises(OperationError) as err:  # exit 1, nothing launches
         launch.build_plan(repo, make_spec(), launch.LaunchOptions(template="nope"), environ={},
                           template_lookup=lambda: found, check_offers=False)
     assert "my-torch291" in err.value.hint

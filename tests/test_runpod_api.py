@@ -242,3 +242,68 @@ def test_find_and_filter():
     assert runpod_api.find_template(templates, "nope") is None
     assert [t.id for t in runpod_api.filter_templates(templates, "c/d")] == ["xyz"]
     assert [t.id for t in runpod_api.filter_templates(templates, "torch*")] == ["abc"]
+
+
+# ---- `up --template NAME` that cannot be looked up: an error (exit 1), nothing launched -----------
+
+def _template_repo(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    repo = tmp_path / "repo"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "launch" / "complete", repo)
+    return repo
+
+
+def _refused(result, template: str) -> str:
+    assert result.code == 1, result
+    lines = [line for line in result.err.splitlines() if line.startswith(("error: ", "hint: ", "warning: "))]
+    errors = [line for line in lines if line.startswith("error: ")]
+    hints = [line for line in lines if line.startswith("hint: ")]
+    assert len(errors) == 1 and len(hints) == 1, result.err
+    assert f"'{template}'" in errors[0] and "Traceback" not in result.err
+    assert "RunPod templates unavailable" not in result.err  # not a warning any more
+    assert "Starting SkyPilot" not in result.err and result.out == ""  # no plan, no launch
+    return errors[0] + "\n" + hints[0]
+
+
+@pytest.mark.parametrize("mode,expected", [
+    ("garbage", "error: cannot look up the RunPod template 'my-torch291': the RunPod API answered with "
+                "something that is not JSON"),
+    ("500", "error: cannot look up the RunPod template 'my-torch291': the RunPod API answered HTTP 500"),
+])
+def test_up_template_lookup_failure_is_an_error(runpod_server, tmp_path, run_cli, isolated_home, mode, expected):
+    runpod_server.mode = mode
+    repo = _template_repo(tmp_path)
+    text = _refused(run_cli("up", str(repo), "-y", "--no-llm", "--template", "my-torch291"), "my-torch291")
+    assert text.splitlines()[0] == expected
+    assert "drop --template" in text
+    assert not list((isolated_home / ".gpu-lol" / "targets").glob("*.json"))  # nothing recorded
+    # --dry-run says the same: a plan with another image than the one asked for is no plan
+    assert _refused(run_cli("up", str(repo), "--dry-run", "--no-llm", "--template", "my-torch291"),
+                    "my-torch291").splitlines()[0] == expected
+
+
+def test_up_template_not_found_no_key_unreachable(runpod_server, tmp_path, run_cli, monkeypatch):
+    import socket
+
+    repo = _template_repo(tmp_path)
+    text = _refused(run_cli("up", str(repo), "-y", "--no-llm", "--template", "nope"), "nope")
+    assert text.startswith("error: no RunPod template named or with id 'nope'\n")
+    assert "my-torch291" in text  # the hint lists what exists
+    # a template that exists still launches from its image (here: the dry-run plan shows it)
+    ok = run_cli("up", str(repo), "--dry-run", "--json", "--no-llm", "--template", "abc123")
+    assert ok.code == 0, ok
+    assert ok.json()["task"]["resources"]["image_id"] == "docker:runpod/pytorch:1.0.3-cu1281-torch291-ubuntu2404"
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("GPU_LOL_RUNPOD_API_URL", f"http://127.0.0.1:{port}/graphql")  # nobody listens
+    text = _refused(run_cli("up", str(repo), "-y", "--no-llm", "--template", "abc123"), "abc123")
+    assert text.startswith("error: cannot look up the RunPod template 'abc123': cannot reach the RunPod API")
+
+    monkeypatch.delenv("RUNPOD_API_KEY")
+    text = _refused(run_cli("up", str(repo), "-y", "--no-llm", "--template", "abc123"), "abc123")
+    assert text.startswith("error: cannot look up the RunPod template 'abc123': no RunPod API key\n")
+    assert "RUNPOD_API_KEY" in text

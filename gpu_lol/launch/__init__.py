@@ -446,6 +446,8 @@ def choose_template(spec: EnvironmentSpec, providers: list[str], requested: str 
         return None, warnings
     fetch = lookup or (lambda: runpod_api.lookup(timeout=TEMPLATE_LOOKUP_TIMEOUT_S))
     found = fetch()
+    if requested:
+        _check_pinned_template(requested, found)
     if found.warning:
         return None, [found.warning]
     from gpu_lol.launch import skypilot
@@ -455,17 +457,29 @@ def choose_template(spec: EnvironmentSpec, providers: list[str], requested: str 
                         "API server launches with its own RunPod account: a template of yours may not "
                         "exist there (pin an image in .gpu-lol.yaml, or --template none)")
     if requested:
-        if not found.has_key:
-            return None, ["--template needs a RunPod API key (RUNPOD_API_KEY or ~/.runpod/config.toml); "
-                          "using the spec's image"]
         template = runpod_api.find_template(found.templates, requested)
         if template is None:
             names = ", ".join(sorted(t.name for t in found.templates)[:10]) or "none"
-            raise UsageError(f"no RunPod template named or with id '{requested}'",
-                             f"your templates: {names} (see `gpu-lol templates`)")
+            raise OperationError(f"no RunPod template named or with id '{requested}'",
+                                 f"your templates: {names} (see `gpu-lol templates`); or drop --template")
         return runpod_api.TemplateChoice(template=template, reason="pinned with --template"), warnings
     choice = runpod_api.best_template(found.templates, spec.base_image, _template_pattern())
     return choice, warnings
+
+
+def _check_pinned_template(requested: str, found) -> None:
+    """``--template NAME`` that cannot be looked up is an error: launching another image than the
+    one asked for (or guessing) is worse than stopping."""
+    if not found.has_key:
+        raise OperationError(f"cannot look up the RunPod template '{requested}': no RunPod API key",
+                             "set RUNPOD_API_KEY or api_key in ~/.runpod/config.toml (`runpod config`); "
+                             "or drop --template to launch the spec's image")
+    error = getattr(found, "error", None)
+    if error is not None or found.warning:
+        why = error.message if error is not None else found.warning
+        hint = (error.hint + "; " if error is not None and error.hint else "") + \
+            "or drop --template to launch the spec's image"
+        raise OperationError(f"cannot look up the RunPod template '{requested}': {why}", hint)
 
 
 # --------------------------------------------------------------------------------------------

@@ -75,6 +75,7 @@ class TemplateLookup:
     templates: list[Template] = field(default_factory=list)
     warning: str | None = None
     has_key: bool = False
+    error: "RunPodApiError | None" = None  # why the lookup failed (``--template NAME`` reports it)
 
 
 def api_url() -> str:
@@ -185,10 +186,14 @@ def lookup(timeout: float = DEFAULT_TIMEOUT_S) -> TemplateLookup:
     key = api_key()
     if not key:
         return TemplateLookup(has_key=False)
+    from gpu_lol.console import progress
+
     try:
-        return TemplateLookup(templates=list_templates(key=key, timeout=timeout), has_key=True)
+        with progress("Looking up your RunPod templates..."):
+            templates = list_templates(key=key, timeout=timeout)
+        return TemplateLookup(templates=templates, has_key=True)
     except RunPodApiError as exc:
-        return TemplateLookup(has_key=True,
+        return TemplateLookup(has_key=True, error=exc,
                               warning=f"RunPod templates unavailable ({exc.message}); "
                                       "using the spec's image")
 
