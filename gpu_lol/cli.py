@@ -82,7 +82,20 @@ class LazyGroup(click.Group):
         import importlib
 
         module = importlib.import_module(entry[0])
-        return _quiet_with_json(getattr(module, name + "_command"))
+        command = _quiet_with_json(getattr(module, name + "_command"))
+        if os.environ.get("_GPU_LOL_COMPLETE"):  # a shell asks for completions (docs/launch.md)
+            from gpu_lol.commands.completion import attach
+
+            attach(command)
+        return command
+
+    def shell_complete(self, ctx: click.Context, incomplete: str):
+        """Command names from the table (no command module imported), then the group's options."""
+        from click.shell_completion import CompletionItem
+
+        items = [CompletionItem(name, help=help_text) for name, (_, help_text) in COMMANDS.items()
+                 if name.startswith(incomplete)]
+        return items + click.Command.shell_complete(self, ctx, incomplete)
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
         name = args[0] if args else ""
