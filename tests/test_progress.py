@@ -213,3 +213,61 @@ def test_wrapped_plan_warnings_are_indented(tmp_path):
     continued = [line for line in block if line and not line.startswith("warning: ")]
     assert continued, block  # at 60 columns a warning wraps
     assert all(line.startswith(" " * len("warning: ")) for line in continued), block
+
+
+# ---- SkyPilot's own logging, spinner and prints, through gpu-lol's SkyPilot wrapper ----------------
+
+CHATTY = """
+import colorama, time
+from gpu_lol.launch import skypilot
+skypilot.load_sky()
+from sky import sky_logging
+from sky.utils import rich_utils
+
+def chatty():
+    logger = sky_logging.init_logger("sky.optimizer")
+    with rich_utils.client_status("Optimizing the plan"):
+        time.sleep(0.3)
+        logger.info(f"{colorama.Fore.CYAN}Considered resources{colorama.Style.RESET_ALL}")
+        logger.warning(f"{colorama.Fore.YELLOW}a SkyPilot warning{colorama.Style.RESET_ALL}")
+    print(f"{colorama.Style.BRIGHT}printed by SkyPilot{colorama.Style.RESET_ALL}")
+
+skypilot.call(chatty)
+"""
+
+
+def _chatty_on_pty(env: dict[str, str]) -> tuple[str, str]:
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-c", CHATTY], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=slave, env={**os.environ, "TERM": "xterm", **env})
+    os.close(slave)
+    try:
+        seen = read_until(master, b"\x00never\x00", timeout=120)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+    assert proc.returncode == 0, seen
+    return out.decode(), seen.decode("utf-8", "replace")
+
+
+def test_skypilot_output_on_a_no_color_terminal_has_no_escape_codes():
+    out, terminal = _chatty_on_pty({"NO_COLOR": "1"})
+    assert out == ""  # SkyPilot's chatter goes to stderr: stdout stays the command's result
+    for text in ("Considered resources", "a SkyPilot warning", "printed by SkyPilot"):
+        assert text in terminal
+    assert ESC not in terminal, repr(terminal)
+
+
+def test_skypilot_output_keeps_its_colours_on_a_colour_terminal():
+    out, terminal = _chatty_on_pty({"NO_COLOR": ""})
+    assert out == "" and "Considered resources" in terminal
+    assert ESC + "[" in terminal  # SkyPilot's colours (and rich's spinner) where they are wanted
+
+
+def test_skypilot_output_into_a_pipe_has_no_escape_codes():
+    proc = subprocess.run([sys.executable, "-c", CHATTY], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TERM": "xterm", "NO_COLOR": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "" and "Considered resources" in proc.stderr and "printed by SkyPilot" in proc.stderr
+    assert ESC not in proc.stderr and "Loading SkyPilot...\n" in proc.stderr
