@@ -94,7 +94,11 @@ def list_targets(*, refresh: bool = False, progress: Progress = _quiet) -> Listi
     seen: list[Any] = []
     asked = _sky_available(records, progress)
     if asked:
-        clusters = {c.name: c for c in skypilot.status(None, refresh=refresh)}
+        from gpu_lol.console import progress as progress_line
+
+        with progress_line("Asking SkyPilot for the clusters' status"
+                           + (" (refreshed from the providers)..." if refresh else "...")):
+            clusters = {c.name: c for c in skypilot.status(None, refresh=refresh)}
         seen = list(clusters.values())
         _refresh_ssh_configs([n for n in clusters if clusters[n].status == "UP"])
     else:
@@ -449,8 +453,10 @@ def check(*, progress: Progress = _quiet) -> list[Check]:
     where = "remote" if not server.local else "local"
     source = " (SKYPILOT_API_SERVER_ENDPOINT)" if endpoint else ""
     checks.append(Check("api-server", "ok", f"{where} {server.url}{source}, SkyPilot {server.version or '?'}"))
-    progress("Checking provider credentials through SkyPilot...")
-    enabled = skypilot.enabled_providers(PROVIDERS)
+    from gpu_lol.console import progress as progress_line
+
+    with progress_line("Checking provider credentials through SkyPilot..."):
+        enabled = skypilot.enabled_providers(PROVIDERS)
     for provider in PROVIDERS:
         if enabled.get(provider):
             checks.append(Check(provider, "ok", "credentials work"))
