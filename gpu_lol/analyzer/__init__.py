@@ -51,10 +51,14 @@ def analyze(path: str | Path = ".", *, use_llm: bool | None = None, main_path: i
               if f not in ("version", "lock") and f not in POLICY_FIELDS]
     if loaded and all(f in overrides for f in fields):
         spec = EnvironmentSpec.from_dict(overrides)
+        from gpu_lol.analyzer import packages
+
+        index = FileIndex.build(root)
+        drifted = _drift(cfg_path, loaded, spec, packages.collect(index), index)
         return Analysis(spec=spec, reasoning=[f"every field comes from {cfg_path.name}"], source="config",
-                        config_fields=list(overrides), repo=str(root))
+                        config_fields=list(overrides), repo=str(root), warnings=drifted)
     index = FileIndex.build(root)
-    analysis, _found = combine.heuristics(index, overrides, path=main_path)
+    analysis, found = combine.heuristics(index, overrides, path=main_path)
     if use_llm is not False:
         from gpu_lol import llm
 
@@ -70,9 +74,20 @@ def analyze(path: str | Path = ".", *, use_llm: bool | None = None, main_path: i
         analysis.warnings.insert(0, NO_PYTHON_WARNING.format(root=root))
     if loaded:
         analysis.warnings.extend(n for n in loaded.notes if n not in analysis.warnings)
+        analysis.warnings.extend(_drift(cfg_path, loaded, spec, found.packages, index))
     if loaded:
         if analysis.source != "llm":  # an LLM that filled fields the file leaves open stays visible
             analysis.source = "config"
         analysis.config_fields = list(overrides)
         analysis.reasoning.insert(0, f"{cfg_path.name} sets: {', '.join(overrides) or 'nothing'} (taken as given)")
     return analysis
+
+
+def _drift(cfg_path: Path, loaded, spec, report, index) -> list[str]:
+    """Where .gpu-lol.yaml and the repo disagree (see gpu_lol.config.drift)."""
+    from gpu_lol.config import drift
+    from gpu_lol.repo_index import read_text
+
+    declared = None if report.from_imports else [(r.text, r.evidence.cite()) for r in report.requirements
+                                                 if r.source != "imports"]
+    return drift.check(cfg_path.name, loaded.data, read_text(cfg_path), spec, declared=declared, index=index)
