@@ -20,11 +20,15 @@ NO_PYTHON_WARNING = ("no Python code, notebook or package file in {root}: nothin
                      "is only a default CPU machine")
 
 
-def analyze(path: str | Path = ".", *, use_llm: bool | None = None, main_path: int = 0) -> Analysis:
+def analyze(path: str | Path = ".", *, use_llm: bool | None = None, main_path: int = 0,
+            fields: dict | None = None) -> Analysis:
     """Analyze the repo at ``path``.
 
     ``use_llm``: ``None`` uses the LLM layer when one is configured, ``False`` never does.
     ``main_path``: 0 plans the README's main path; N plans alternative N of ``Analysis.paths``.
+    ``fields``: spec fields given on the command line (``up --gpu/--gpus``: ``gpu_type``,
+    ``gpu_count``); they win over the file and are sized like its fields, so the memory per GPU
+    and the warnings are those of the card and count that will launch.
     Raises ``ConfigError`` (exit 2) for an invalid ``.gpu-lol.yaml`` and ``UsageError`` for a path
     that is not a directory.
     """
@@ -44,12 +48,16 @@ def analyze(path: str | Path = ".", *, use_llm: bool | None = None, main_path: i
     loaded = config_file.load(cfg_path) if cfg_path else None
     overrides = dict(loaded.data) if loaded else {}
     overrides.pop("version", None)
+    file_fields = list(overrides)
+    pinned = {f: "file" for f in overrides}
+    for key, value in (fields or {}).items():
+        if value is not None:
+            overrides[key], pinned[key] = value, "flag"
     from gpu_lol.spec import POLICY_FIELDS
 
     # lock and the policy fields (max_price_per_hour) are optional: a file without them is complete
-    fields = [f for f in EnvironmentSpec.field_names()
-              if f not in ("version", "lock") and f not in POLICY_FIELDS]
-    if loaded and all(f in overrides for f in fields):
+    every = [f for f in EnvironmentSpec.field_names() if f not in ("version", "lock") and f not in POLICY_FIELDS]
+    if loaded and not fields and all(f in overrides for f in every):
         spec = EnvironmentSpec.from_dict(overrides)
         from gpu_lol.analyzer import packages
 
@@ -78,8 +86,12 @@ def analyze(path: str | Path = ".", *, use_llm: bool | None = None, main_path: i
     if loaded:
         if analysis.source != "llm":  # an LLM that filled fields the file leaves open stays visible
             analysis.source = "config"
-        analysis.config_fields = list(overrides)
-        analysis.reasoning.insert(0, f"{cfg_path.name} sets: {', '.join(overrides) or 'nothing'} (taken as given)")
+        analysis.config_fields = file_fields
+        analysis.reasoning.insert(0, f"{cfg_path.name} sets: {', '.join(file_fields) or 'nothing'} (taken as given)")
+    from gpu_lol.sizing import gpu_fix
+
+    analysis.warnings = gpu_fix.merge(analysis.warnings, spec, pinned=pinned,
+                                      cfg_name=cfg_path.name if cfg_path else config_file.CONFIG_NAME)
     return analysis
 
 
