@@ -118,3 +118,38 @@ def test_merge_leaves_other_warnings_and_other_cards_alone():
     plan = ["needs 40 GB per GPU but L4 has 24 GB: it will likely run out of memory (see `gpu-lol estimate`)", "y"]
     assert gpu_fix.drop_repeats(plan, out, spec) == ["y"]
     assert gpu_fix.drop_repeats(plan, ["before"], spec) == plan  # nothing said it yet: kept
+
+
+def test_a_card_the_providers_do_not_rent_and_that_is_too_small_is_one_line(tmp_path, run_cli):
+    """Six lines before: the sharding note, "not offered" + "also cannot hold" from the selection,
+    the leaked reason, and "not offered" + "also cannot hold 228 GiB" from the guardrails."""
+    repo = _repo(tmp_path, "resolve-qlora", "gpu_type: RTX4090\nproviders: [lambda]\n")
+    data = run_cli("analyze", str(repo), "--no-llm", "--json").json()
+    lines = [w for w in data["warnings"] if "RTX4090" in w or "GPUs are needed" in w]
+    assert len(lines) == 1, lines
+    assert "is not offered on lambda" in lines[0] and "also cannot hold" in lines[0]
+    # pinned, 8x A100-80GB would be sized as the launcher's count (unsharded, 159 GiB per GPU) and
+    # fail; only leaving the card to gpu-lol gets the sharded plan, and the fix says exactly that
+    assert "would fit: 8x A100-80GB" in lines[0]
+    assert lines[0].endswith(f"fix: delete gpu_type in .gpu-lol.yaml to let gpu-lol choose that plan "
+                             f"({gpu_fix.SHARD_CAVEAT})"), lines[0]
+    (repo / ".gpu-lol.yaml").write_text("version: 1\nproviders: [lambda]\n")
+    data = run_cli("analyze", str(repo), "--no-llm", "--json").json()
+    assert (data["gpu_type"], data["gpu_count"]) == ("A100-80GB", 8)
+    assert _gpu_lines(data["warnings"], "A100-80GB") == [] and not any("not offered" in w for w in data["warnings"])
+    res = run_cli("up", str(repo), "--dry-run", "--no-llm")
+    assert res.code == 0, res.err
+
+
+def test_a_checked_fix_replaces_the_verdicts_own_would_fit():
+    spec = EnvironmentSpec(workload_type="training", gpu_type="L4", gpu_count=1, vram_required_gb=40.0)
+    line = ("1x L4 (24 GiB each) cannot hold this work: needs 40.0 GiB per GPU, 21.6 GiB usable (short by "
+            "18.4 GiB); would fit: 2x RTX4090 (24 GiB each, 20.1 GiB per GPU) at $0.70/hr")
+    fix = gpu_fix.Fix("A40", 1, 40.0, 0.4)
+    (out,) = gpu_fix.merge([line], spec, pinned={"gpu_type": "file"}, fix=fix)
+    assert "RTX4090" not in out and "would fit: 1x A40 (48 GiB each, 40.0 GiB per GPU) at $0.40/hr" in out
+    assert out.endswith("fix: set gpu_type: A40 and gpu_count: 1 in .gpu-lol.yaml, or delete gpu_type there "
+                        "to let gpu-lol choose")
+    fix.pin_ok = False
+    (out,) = gpu_fix.merge([line], spec, pinned={"gpu_type": "flag", "gpu_count": "flag"}, fix=fix)
+    assert out.endswith("fix: leave out --gpu and --gpus to let gpu-lol choose that plan")

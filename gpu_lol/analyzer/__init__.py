@@ -90,9 +90,49 @@ def analyze(path: str | Path = ".", *, use_llm: bool | None = None, main_path: i
         analysis.reasoning.insert(0, f"{cfg_path.name} sets: {', '.join(file_fields) or 'nothing'} (taken as given)")
     from gpu_lol.sizing import gpu_fix
 
-    analysis.warnings = gpu_fix.merge(analysis.warnings, spec, pinned=pinned,
+    fix = None
+    if gpu_fix.pinned_card_verdict(analysis.warnings, spec) and ({"gpu_type", "gpu_count"} & set(pinned)):
+        fix = _checked_fix(index, overrides, main_path)
+    analysis.warnings = gpu_fix.merge(analysis.warnings, spec, pinned=pinned, fix=fix,
                                       cfg_name=cfg_path.name if cfg_path else config_file.CONFIG_NAME)
     return analysis
+
+
+def _checked_fix(index, overrides: dict, main_path: int):
+    """The plan the fix proposes for a pinned card that cannot hold the work: the repo sized again
+    with the card and count left open, kept only when every check accepts it (its own warnings
+    and the guardrails have no verdict about it). ``None``: no such plan."""
+    from gpu_lol.analyzer import combine
+    from gpu_lol.errors import GpuLolError
+    from gpu_lol.sizing import guardrails, gpu_fix
+
+    free = {k: v for k, v in overrides.items() if k not in ("gpu_type", "gpu_count", "vram_required_gb")}
+    try:
+        alt, _ = combine.heuristics(index, free, path=main_path)
+        spec, notes = guardrails.finalize(alt.spec, shardable=True, fixed=frozenset(free))
+    except GpuLolError:
+        return None
+    if not _accepted(spec, alt.warnings + notes):
+        return None
+    fix = gpu_fix.Fix(spec.gpu_type, spec.gpu_count, spec.vram_required_gb, alt.price_hr,
+                      must_shard=any(gpu_fix.SHARD.match(w) for w in alt.warnings)
+                      or any("the code must shard" in line for line in alt.reasoning))
+    # the same plan pinned (what "set gpu_type and gpu_count" does): its count is sized as given
+    pin = {**free, "gpu_type": spec.gpu_type, "gpu_count": spec.gpu_count}
+    try:
+        pinned, _ = combine.heuristics(index, pin, path=main_path)
+        checked, notes = guardrails.finalize(pinned.spec, shardable=True, fixed=frozenset(pin))
+        fix.pin_ok = _accepted(checked, pinned.warnings + notes)
+    except GpuLolError:
+        fix.pin_ok = False
+    return fix
+
+
+def _accepted(spec, warnings: list[str]) -> bool:
+    from gpu_lol.sizing import gpu_fix
+
+    return bool(spec.gpu_type) and not gpu_fix.pinned_card_verdict(warnings, spec) and not any(
+        "nothing fits" in w for w in warnings)
 
 
 def _drift(cfg_path: Path, loaded, spec, report, index) -> list[str]:
