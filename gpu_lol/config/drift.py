@@ -25,7 +25,8 @@ from gpu_lol.repo_index import FileIndex
 from gpu_lol.spec import EnvironmentSpec
 
 MAX_REQUIREMENT_LINES = 8  # then one line counting the rest
-DERIVED_MARK = "# Derived:"  # the line config_file.spec_to_yaml writes before the derived fields
+DERIVED_MARK = "# Derived:"
+INIT_MARK = "Written by `gpu-lol init`"  # the first line of the header init writes  # the line config_file.spec_to_yaml writes before the derived fields
 # the files a model name in them does not count as "the repo mentions it"
 _OWN_FILES = (".gpu-lol.yaml", ".gpu-lol-lock.txt")
 _TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".rst", ".txt", ".yaml", ".yml", ".json", ".toml", ".cfg",
@@ -42,9 +43,12 @@ def check(cfg_name: str, data: dict[str, Any], text: str | None, spec: Environme
         out += requirement_drift(cfg_name, list(data.get("requirements") or []), list(declared))
     name = (data.get("model") or {}).get("name") if isinstance(data.get("model"), dict) else None
     if name and index is not None and not mentioned(index, str(name)):
-        out.append(f"{cfg_name}: model.name {name} is mentioned by no file of the repo any more (the code "
-                   "no longer loads it, yet it sizes the GPU): fix: set model.name to the model the code "
-                   "loads, or delete model.name to let gpu-lol find it")
+        if text and INIT_MARK in text:  # init took it from the repo, which named it then
+            why = "any more (the code no longer loads it, yet it sizes the GPU)"
+        else:  # written by hand: the code may take it from an argument, but nothing says so
+            why = "(if the code does not load it, the GPU is sized for a model nobody runs)"
+        out.append(f"{cfg_name}: model.name {name} is mentioned by no file of the repo {why}: fix: set "
+                   "model.name to the model the code loads, or delete model.name to let gpu-lol find it")
     if text:
         out += derived_drift(cfg_name, recorded_derived(text), spec, data)
     return out
