@@ -153,3 +153,24 @@ def test_endpoints_come_from_skypilot_and_never_fail_the_command(monkeypatch):
 
     monkeypatch.setattr(sky, "get", no_ports)
     assert skypilot.endpoints("c") == {}
+
+
+def test_one_forward_for_the_cli_and_the_notebook(box, web):
+    """`gpu-lol forward` and the notebook tunnel are one implementation (remote.open_forward):
+    own connection, ExitOnForwardFailure, 127.0.0.1 only; close() ends ssh and frees the ports."""
+    from gpu_lol.machine import notebook
+
+    first, second = _free_port(), _free_port()
+    handle = remote.open_forward(box, [(first, web), (second, web)])
+    try:
+        assert _get(first) == _get(second) == "hello from the machine\n"
+        argv = handle.process.args
+        assert "ExitOnForwardFailure=yes" in argv and "ControlPath=none" in argv and "-N" in argv
+        assert f"127.0.0.1:{first}:localhost:{web}" in argv
+    finally:
+        handle.close()
+    assert not handle.alive() and not handle.log.exists()
+    for port in (first, second):
+        assert not remote.local_port_taken(port)
+    nb = notebook.forward_argv(box, [(first, web)])
+    assert nb == remote.forward_argv(box, [(first, web)], far_host="127.0.0.1", hold_terminal=True)

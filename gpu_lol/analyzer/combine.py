@@ -258,11 +258,14 @@ def _decide_one(index: FileIndex, found: Findings, overrides: dict[str, Any], fo
     if params_b is None and facts is not None:
         params_b = round(float(facts.params_b), 3)
     stated_size = found.readme.stated_params_b if workload != "cpu" else None
-    if params_b is None and stated_size and "model" not in overrides:
+    # the README's size of the model the analysis found still applies when the file names that model
+    # (`gpu-lol init` writes model.name and leaves the size derived)
+    same_model = model_override.get("name") in (None, choice.name) and "params_b" not in model_override
+    if params_b is None and stated_size and same_model:
         params_b = stated_size[0]
         reasoning.append(f"model size: {params_b:g}B parameters, as the README states — {stated_size[1]}")
     named = found.readme.named_size(choice.name) if workload != "cpu" and params_b is None else None
-    if named and "model" not in overrides:
+    if named and same_model:
         params_b = named[0]
         reasoning.append(f"model size: {params_b:g}B parameters, the size the README gives {choice.name} — {named[1]}")
     if "model" in overrides:

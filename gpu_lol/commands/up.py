@@ -117,7 +117,16 @@ def analyzed(repo: Path, *, use_llm: bool, quiet: bool, main_path: int = 0, opti
     from gpu_lol.analyzer import analyze
     from gpu_lol.console import warn
 
-    analysis = analyze(repo, use_llm=use_llm, main_path=main_path)
+    # --gpu/--gpus are sized like the file's fields: the memory per GPU and the warnings are those
+    # of the machine that launches, and one verdict with one fix covers them (gpu_lol.sizing.gpu_fix)
+    fields = {}
+    if options is not None and options.gpu:
+        from gpu_lol.launch import resolve_gpu
+
+        fields["gpu_type"] = resolve_gpu(options.gpu)
+    if options is not None and options.gpus is not None:
+        fields["gpu_count"] = options.gpus
+    analysis = analyze(repo, use_llm=use_llm, main_path=main_path, fields=fields or None)
     if options is not None and "base_image" in analysis.config_fields:
         options.keep_image = True  # the user's image: a conflict is refused, not switched
     from gpu_lol.analyzer import NO_PYTHON_WARNING
@@ -143,6 +152,10 @@ def plan_and_launch(repo: Path, spec, options, *, dry_run: bool, as_json: bool, 
     from gpu_lol.launch import budget
 
     plan = launch.build_plan(repo, spec, options)
+    if analysis is not None:
+        from gpu_lol.sizing import gpu_fix
+
+        plan.warnings = gpu_fix.drop_repeats(plan.warnings, analysis.warnings, plan.spec)
     gate = budget.check(plan, analysis, yes_expensive=yes_expensive)
     plan.warnings.extend(gate.lines)
     if gate.refusal:

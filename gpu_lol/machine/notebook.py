@@ -1,9 +1,10 @@
 """Interactive work on a machine: Jupyter Lab through an SSH tunnel, VS Code Remote-SSH.
 
-* :func:`forward` runs ``ssh -N -L 127.0.0.1:LOCAL:127.0.0.1:REMOTE`` with the target's own
-  config (:mod:`gpu_lol.machine.remote`) on a connection of its own (not the shared master, so the
-  tunnel lives exactly as long as this process) and ``ExitOnForwardFailure=yes`` (a port that
-  cannot be bound is an error, not a silent tunnel-less ssh).
+* :func:`forward` is the transport's port forward (:func:`gpu_lol.machine.remote.open_forward`,
+  the one ``gpu-lol forward`` uses): ``ssh -L 127.0.0.1:LOCAL:127.0.0.1:REMOTE`` with the target's
+  own config on a connection of its own (not the shared master, so the tunnel lives exactly as
+  long as this process), ``ExitOnForwardFailure=yes`` (a port that cannot be bound is an error,
+  not a silent tunnel-less ssh), and a session holding a terminal so autostop sees it.
 * :func:`start_jupyter` starts ``jupyter-lab`` on the machine in the workdir (the host's venv
   active), bound to the machine's 127.0.0.1 only, on a free port, detached from the SSH session
   so it survives the tunnel. The token is made here and sent over the SSH session's stdin (never
@@ -62,56 +63,22 @@ def check_port(value: int, what: str) -> int:
     return value
 
 
-# The tunnel's session holds a terminal running this: SkyPilot's autostop counts SSH sessions
-# with a terminal as activity (sky/skylet/autostop_lib.py: has_active_ssh_sessions), so an open
-# notebook keeps its cluster up, like an open `gpu-lol ssh` shell; a tunnel with no session
-# (`ssh -N`) would not, and the cluster could stop under a notebook in use.
-HOLD_COMMAND = "exec sleep 2147483647"
+# The tunnel is the transport's one port forward (gpu_lol.machine.remote.open_forward, which
+# `gpu-lol forward` uses too), with a session that holds a terminal: SkyPilot's autostop counts
+# those as activity, so an open notebook keeps its cluster up (see remote.HOLD_COMMAND).
+HOLD_COMMAND = remote.HOLD_COMMAND
+Tunnel = remote.Forward
 
 
 def forward_argv(target: Target, forwards: list[tuple[int, int]], *, hold_terminal: bool = True) -> list[str]:
-    """``ssh`` argv that forwards each (local, remote) port pair on 127.0.0.1 (``hold_terminal``:
-    with a session that holds a terminal, see HOLD_COMMAND; otherwise ``-N``)."""
-    ep = remote.endpoint(target)
-    argv = ["ssh", "-F", str(ep.config_file), *remote.ssh_options(batch=True, multiplex=False),
-            "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveInterval=15"]
-    argv.append("-tt" if hold_terminal else "-N")
-    for local, far in forwards:
-        argv += ["-L", f"127.0.0.1:{int(local)}:127.0.0.1:{int(far)}"]
-    argv.append(ep.alias)
-    if hold_terminal:
-        argv.append(HOLD_COMMAND)
-    return argv
-
-
-@dataclass
-class Tunnel:
-    process: subprocess.Popen
-    local_port: int
-    log: Path
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        try:
-            self.log.unlink()
-        except OSError:
-            pass
+    """``ssh`` argv that forwards each (local, remote) port pair to the machine's 127.0.0.1, where
+    Jupyter listens (``hold_terminal``: with a session that holds a terminal; otherwise ``-N``)."""
+    return remote.forward_argv(target, forwards, far_host="127.0.0.1", hold_terminal=hold_terminal)
 
 
 def forward(target: Target, remote_port: int, local_port: int | None = None, *,
             timeout: float = 30) -> Tunnel:
     """Open the tunnel and wait until the local port accepts connections."""
-    from gpu_lol import paths
-
     check_port(remote_port, "remote port")
     if local_port is not None:
         check_port(local_port, "local port")
@@ -119,33 +86,8 @@ def forward(target: Target, remote_port: int, local_port: int | None = None, *,
             raise UsageError(f"local port {local_port} is in use", "pick another with --port, or omit it")
     else:
         local_port = free_local_port()
-    ep = remote.endpoint(target)
-    log = Path(paths.state_dir("ssh", "logs")) / f"forward-{os.getpid()}-{local_port}.log"
-    argv = forward_argv(target, [(local_port, remote_port)])
-    argv[1:1] = ["-E", str(log)]
-    try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-    except FileNotFoundError:
-        raise OperationError("ssh is not installed", "install OpenSSH (the openssh-client package)") from None
-    tunnel = Tunnel(proc, local_port, log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            message = remote._last_log_line(log) or f"ssh exited with {proc.returncode}"
-            tunnel.close()
-            if "forward" in message.lower() or "bind" in message.lower():
-                raise OperationError(f"cannot forward port {local_port} -> {ep.target.name}:{remote_port}: {message}",
-                                     "pick another local port with --port")
-            raise remote.connection_error(ep, message)
-        try:
-            with socket.create_connection(("127.0.0.1", local_port), timeout=1):
-                return tunnel
-        except OSError:
-            time.sleep(0.1)
-    tunnel.close()
-    raise OperationError(f"the tunnel to {ep.label} did not come up within {timeout:.0f}s",
-                         remote._error_hint("timed out", ep))
+    return remote.open_forward(target, [(local_port, remote_port)], far_host="127.0.0.1", hold_terminal=True,
+                               timeout=timeout, port_hint="pick another local port with --port")
 
 
 def wait_http(url: str, timeout: float = 20) -> int:

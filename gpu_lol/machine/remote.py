@@ -612,49 +612,160 @@ def parse_forward(text: str) -> tuple[int, int]:
     return local, remote_port
 
 
-def forward_options(forwards: list[tuple[int, int]]) -> list[str]:
-    """``-L`` options binding the local end to 127.0.0.1 only; fail at once if a port is taken."""
+def forward_options(forwards: list[tuple[int, int]], *, far_host: str = "localhost") -> list[str]:
+    """``-L`` options binding the local end to 127.0.0.1 only; fail at once if a port is taken.
+
+    ``far_host``: where the machine end connects (``localhost`` lets ssh try 127.0.0.1 and ::1,
+    for a server bound to either; the notebook passes 127.0.0.1, where it binds Jupyter)."""
     if not forwards:
         return []
     opts = ["-o", "ExitOnForwardFailure=yes"]
     for local, remote_port in forwards:
-        opts += ["-L", f"127.0.0.1:{int(local)}:localhost:{int(remote_port)}"]
+        opts += ["-L", f"127.0.0.1:{int(local)}:{far_host}:{int(remote_port)}"]
     return opts
+
+
+# A forward's session may hold a terminal running this: SkyPilot's autostop counts SSH sessions
+# with a terminal as activity (sky/skylet/autostop_lib.py: has_active_ssh_sessions), so an open
+# notebook keeps its cluster up, like an open `gpu-lol ssh` shell; a tunnel with no session
+# (`ssh -N`) would not, and the cluster could stop under a notebook in use.
+HOLD_COMMAND = "exec sleep 2147483647"
+FORWARD_TIMEOUT_S = 60  # until every local end accepts connections
+
+
+def forward_argv(target: Target, forwards: list[tuple[int, int]], *, far_host: str = "localhost",
+                 hold_terminal: bool = False, log: Path | None = None) -> list[str]:
+    """The one ``ssh`` argv of a port forward: a connection of its own (never the shared master,
+    whose ``ControlPersist`` would keep the ports open after us), ``ExitOnForwardFailure=yes``,
+    the local ends on 127.0.0.1 only. ``hold_terminal``: a session holding a terminal (see
+    HOLD_COMMAND) instead of ``-N``. ``log``: where ssh writes its own messages (``-E``)."""
+    ep = endpoint(target)
+    argv = _ssh_prefix(ep, batch=True, multiplex=False)
+    if log is not None:
+        argv += ["-E", str(log)]
+    argv += forward_options(forwards, far_host=far_host) + ["-o", "ServerAliveInterval=15"]
+    argv.append("-tt" if hold_terminal else "-N")
+    argv.append(ep.alias)
+    if hold_terminal:
+        argv.append(HOLD_COMMAND)
+    return argv
+
+
+@dataclass
+class Forward:
+    """A running port forward (see :func:`open_forward`); ``close`` ends it and its ports."""
+
+    process: subprocess.Popen
+    forwards: list[tuple[int, int]]
+    log: Path
+
+    @property
+    def local_port(self) -> int:
+        return self.forwards[0][0]
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def last_message(self) -> str:
+        return _last_log_line(self.log)
+
+    def close(self) -> None:
+        _stop(self.process)
+        try:
+            self.log.unlink()
+        except OSError:
+            pass
+
+
+def local_port_taken(port: int) -> bool:
+    """Something listens on 127.0.0.1:``port`` already (a connection to it would not be ours)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as ssh binds: TIME_WAIT is free
+        try:
+            sock.bind(("127.0.0.1", int(port)))
+        except OSError:
+            return True
+    return False
+
+
+def _accepts(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def open_forward(target: Target, forwards: list[tuple[int, int]], *, far_host: str = "localhost",
+                 hold_terminal: bool = False, timeout: float = FORWARD_TIMEOUT_S,
+                 port_hint: str = "pick another local port: gpu-lol forward LOCAL:REMOTE") -> Forward:
+    """Start the forward and return once every local end accepts connections.
+
+    A local port that cannot be bound (``ExitOnForwardFailure``) is ``cannot forward ...`` with
+    ``port_hint``; a machine that cannot be reached is the transport's connection error."""
+    if not forwards:
+        raise UsageError("no port given", "e.g. gpu-lol forward 8888 (or LOCAL:REMOTE)")
+    ep = endpoint(target)
+    what = ", ".join(f"127.0.0.1:{local} -> {ep.target.name}:{far}" for local, far in forwards)
+    taken = [local for local, _ in forwards if local_port_taken(local)]
+    if taken:  # checked first: the readiness wait below would connect to that other listener
+        raise OperationError(f"cannot forward {what}: 127.0.0.1:{taken[0]} is already in use", port_hint)
+    log = _LogFile()
+    argv = forward_argv(target, forwards, far_host=far_host, hold_terminal=hold_terminal, log=log.path)
+    try:
+        # its own session: a Ctrl-C meant for us does not kill it before we stop it cleanly
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+    except FileNotFoundError:
+        log.close()
+        raise OperationError("ssh is not installed", "install OpenSSH (the openssh-client package)") from None
+    handle = Forward(proc, list(forwards), log.path)
+    deadline = time.monotonic() + timeout
+    waiting = [local for local, _ in forwards]
+    try:
+        while waiting:
+            if proc.poll() is not None:
+                message = handle.last_message() or f"ssh exited with {proc.returncode}"
+                low = message.lower()
+                if "forward" in low or "bind" in low or "address already in use" in low:
+                    raise OperationError(f"cannot forward {what}: {message}", port_hint)
+                raise connection_error(ep, message)
+            if time.monotonic() > deadline:
+                raise OperationError(f"the port forward to {ep.label} did not come up within {timeout:.0f}s",
+                                     _error_hint("timed out", ep))
+            if _accepts(waiting[0]):
+                waiting.pop(0)
+            else:
+                time.sleep(0.1)
+    except BaseException:
+        handle.close()
+        raise
+    return handle
 
 
 def forward(target: Target, forwards: list[tuple[int, int]], *, announce: Any = None) -> int:
     """Forward the ports until Ctrl-C (exit 0); a connection or bind failure is an error."""
-    if not forwards:
-        raise UsageError("no port given", "e.g. gpu-lol forward 8888 (or LOCAL:REMOTE)")
-    ep = endpoint(target)
-    log = _LogFile()
-    # A connection of its own: forwards made through the shared master would outlive this command.
-    argv = (_ssh_prefix(ep, batch=True, multiplex=False) + forward_options(forwards)
-            + ["-E", str(log.path), "-N", "-o", "ServerAliveInterval=15", ep.alias])
     if announce is not None:
         for local, remote_port in forwards:
-            announce(f"forwarding http://127.0.0.1:{local} -> {ep.target.name}:{remote_port} (Ctrl-C to stop)")
+            announce(f"forwarding http://127.0.0.1:{local} -> {target.name}:{remote_port} (Ctrl-C to stop)")
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        log.close()
-        raise OperationError("ssh is not installed", "install OpenSSH (the openssh-client package)") from None
-    try:
-        rc = proc.wait()
+        handle = open_forward(target, forwards)
     except KeyboardInterrupt:
-        _stop(proc)
-        log.close()
         return 0
     try:
-        message = log.last_line()
+        try:
+            rc = handle.process.wait()
+        except KeyboardInterrupt:
+            return 0
         if rc != 0:
-            if "forwarding" in message.lower() or "address already in use" in message.lower():
-                raise OperationError(f"cannot forward: {message}",
-                                     "pick another local port: gpu-lol forward LOCAL:REMOTE")
-            raise connection_error(ep, message or f"ssh exited with {rc}")
+            raise connection_error(endpoint(target), handle.last_message() or f"ssh exited with {rc}")
         return 0
     finally:
-        log.close()
+        handle.close()
 
 
 # ---------------------------------------------------------------------------------------------
