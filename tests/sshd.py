@@ -6,8 +6,11 @@ it at the end. Where sshd cannot run (not root, not installed) the tests that us
 with the reason; ``make test`` installs openssh-server, so in CI they run.
 
 Import the fixtures into a test module with ``from sshd import sshd_server, remote_tmp`` (pytest puts tests/ on sys.path).
-The remote side is this machine as the current user, so its HOME is the real one: tests must
-use ``remote_tmp`` (a scratch directory removed afterwards) as every remote workdir.
+The remote side is this machine as the current user, with a scratch HOME of its own (``SetEnv``):
+the machine's real dotfiles never run in a test session. On the CI image root's ``.bashrc`` runs
+``pyenv init``, whose rehash takes a lock file; one session killed at the wrong moment leaves it
+behind and every later login shell then waits 60 s for it (a CI run stalled for an hour on that).
+Tests still use ``remote_tmp`` (a scratch directory removed afterwards) as every remote workdir.
 """
 
 from __future__ import annotations
@@ -109,9 +112,20 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 10.0) 
     raise RuntimeError(f"sshd did not answer on port {port} within {timeout:.0f}s")
 
 
+def _scratch_home(directory: Path, extra_config) -> list[str]:
+    if any(line.startswith("SetEnv") and "HOME=" in line for line in extra_config):
+        return []
+    home = directory / "home"
+    home.mkdir(exist_ok=True)
+    # A login profile like a fresh Debian account's: nothing beyond sshd's default PATH.
+    (home / ".profile").write_text("# scratch account for gpu-lol's tests\n")
+    return [f"SetEnv HOME={home}"]
+
+
 def start_sshd(directory: Path, extra_config: list[str] | tuple[str, ...] = ()) -> SshServer:
     """``extra_config``: more sshd_config lines (e.g. ``SetEnv HOME=...`` for a fake account,
-    ``ForceCommand`` to stand in for another login shell)."""
+    ``ForceCommand`` to stand in for another login shell). Without a ``SetEnv HOME=`` of their own,
+    sessions get ``directory/home``: a scratch account whose profile sets nothing."""
     sshd = _find_sshd()
     assert sshd is not None
     directory.mkdir(parents=True, exist_ok=True)
@@ -144,6 +158,7 @@ def start_sshd(directory: Path, extra_config: list[str] | tuple[str, ...] = ()) 
         "LogLevel ERROR",
         "Subsystem sftp internal-sftp",
         *extra_config,
+        *_scratch_home(directory, extra_config),
         "",
     ]))
     log = open(directory / "sshd.log", "wb")
