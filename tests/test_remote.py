@@ -376,3 +376,15 @@ def test_relaunched_cluster_gets_a_new_control_socket(tmp_path):
     other = Target(name="gpu-lol-y", kind="sky", repo=str(tmp_path))
     (config.parent / "gpu-lol-y").write_text(config.read_text().replace("gpu-lol-x", "gpu-lol-y"))
     assert remote.control_key(remote.endpoint(other)) != remote.control_key(remote.endpoint(target))
+
+
+def test_loopback_sessions_get_a_scratch_home_not_the_machines(sshd_server):  # noqa: F811
+    """The test server's login shells must not run this machine's dotfiles (on the CI image root's
+    .bashrc runs `pyenv init`, whose stale lock once stalled every SSH test for 60 s a login)."""
+    probe = "bash --login -c 'echo \"$HOME\"; type pyenv 2>&1 | head -1'"
+    out = subprocess.run(sshd_server.raw_ssh_argv() + [probe], capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr
+    home, pyenv = out.stdout.splitlines()[:2]
+    assert home == str(sshd_server.directory / "home")
+    assert "not found" in pyenv
